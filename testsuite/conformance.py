@@ -275,9 +275,10 @@ def main() -> int:
                 ex_names = (g["FAIL"] + g["SKIP"])[:3]
                 first = g["FAIL"][0] if g["FAIL"] else g["SKIP"][0]
                 why = form_res[first]["detail"][:70]
-                print(f"    {op:24s} {len(g['FAIL']):4d} {len(g['SKIP']):4d}  "
-                      f"{' '.join(x[5:] if x.startswith('test_') else x for x in ex_names)}"
-                      f"{'  -- ' + why if why else ''}")
+                line = (f"    {op:24s} {len(g['FAIL']):4d} {len(g['SKIP']):4d}  "
+                        f"{' '.join(x[5:] if x.startswith('test_') else x for x in ex_names)}"
+                        f"{'  -- ' + why if why else ''}")
+                print(line if len(line) <= 220 else line[:217] + "...")
             if len(shown) < len(rows):
                 rest = rows[len(shown):]
                 k = sum(len(g["FAIL"]) + len(g["SKIP"]) for _, g in rest)

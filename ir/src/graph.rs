@@ -294,6 +294,22 @@ impl Graph {
         Ok(Some(values))
     }
 
+    /// Gives a value another name (e.g. so that a graph output keeps its ABI name
+    /// after the node that produced it was removed). Fails if the name is taken.
+    pub fn rename_value(&mut self, id: ValueId, name: impl Into<String>) -> Result<(), IrError> {
+        let name = name.into();
+        if self.names.get(&name).is_some_and(|&other| other != id) {
+            return Err(IrError::Value {
+                value: name,
+                message: "is defined twice".into(),
+            });
+        }
+        let old = std::mem::replace(&mut self.values[id.index()].name, name.clone());
+        self.names.remove(&old);
+        self.names.insert(name, id);
+        Ok(())
+    }
+
     /// Marks values as the graph's outputs, in order.
     pub fn set_outputs(&mut self, outputs: Vec<ValueId>) {
         self.outputs = outputs;

@@ -8,13 +8,16 @@
 //!   truth for constant folding and for testing passes and backends.
 //! - [`verify`]: the invariants checked after every pass.
 
+pub mod cost;
 mod dtype;
 mod dump;
 mod error;
 pub mod eval;
 mod graph;
+pub mod kernel;
 pub mod ops;
 pub mod shape;
+pub mod target;
 mod tensor;
 mod types;
 mod verify;
@@ -24,6 +27,7 @@ pub use error::{IrError, OpError, OpResult};
 pub use graph::{Graph, KNOWN_VALUE_LIMIT, Node, NodeId, Value, ValueDef, ValueId};
 pub use half::f16;
 pub use ops::Op;
+pub use target::{Arch, BinaryFormat, Target};
 pub use tensor::{Element, Tensor};
 pub use types::{Fact, TensorType};
 pub use verify::verify;

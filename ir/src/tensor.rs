@@ -77,7 +77,7 @@ impl Element for f16 {
         self.to_f64()
     }
     fn from_f64(value: f64) -> Self {
-        f16::from_f64(value)
+        f16_from_f64(value)
     }
     fn to_i64(self) -> i64 {
         self.to_f32() as i64
@@ -106,6 +106,32 @@ impl Element for bool {
     }
     fn from_i64(value: i64) -> Self {
         value != 0
+    }
+}
+
+/// f64 to f16 with a single rounding to nearest-even. (`half` goes through f32 on
+/// x86 with F16C, which rounds twice.) Rounding to f32 *to odd* first keeps the
+/// information the second rounding needs: f32 has more than 11 + 2 bits.
+fn f16_from_f64(x: f64) -> f16 {
+    if x.is_nan() {
+        return f16::NAN;
+    }
+    let magnitude = x.abs();
+    let mut narrow = magnitude as f32;
+    if narrow as f64 != magnitude && narrow.to_bits() & 1 == 0 {
+        // Inexact and even: the neighbour on the other side of `magnitude` is odd.
+        let bits = narrow.to_bits();
+        narrow = f32::from_bits(if (narrow as f64) < magnitude {
+            bits + 1
+        } else {
+            bits - 1
+        });
+    }
+    let rounded = f16::from_f32(narrow);
+    if x.is_sign_negative() {
+        -rounded
+    } else {
+        rounded
     }
 }
 

@@ -1,7 +1,19 @@
 //! Elementwise ops: unary functions and activations, binary arithmetic, logic and
 //! comparison with ONNX multidirectional broadcasting, Clip, Where, Cast, Identity.
 
-use crate::{DType, Fact, OpResult, Tensor, TensorType};
+mod binary;
+mod broadcast;
+mod cast;
+mod math;
+pub(crate) mod number;
+pub(crate) mod operands;
+mod select;
+mod unary;
+
+pub(crate) use broadcast::Broadcast;
+pub(crate) use cast::round_from_f64;
+
+use crate::DType;
 
 use super::Semantics;
 
@@ -88,7 +100,7 @@ pub enum Binary {
     /// Integer division truncates toward zero (as onnxruntime does).
     Div,
     Pow,
-    /// `fmod = false`: result has the sign of the divisor (integers only);
+    /// `fmod = false`: result has the sign of the divisor;
     /// `fmod = true`: C fmod, sign of the dividend.
     Mod {
         fmod: bool,
@@ -101,7 +113,8 @@ pub enum Binary {
     BitwiseAnd,
     BitwiseOr,
     BitwiseXor,
-    /// Shift of the first operand by the second (unsigned ints).
+    /// Shift of the first operand by the second (any integer type since opset 28;
+    /// right shifts of signed types are arithmetic).
     BitShiftLeft,
     BitShiftRight,
     Equal,
@@ -201,55 +214,5 @@ impl Binary {
             Binary::GreaterOrEqual => "GreaterOrEqual",
             Binary::PRelu => "PRelu",
         }
-    }
-}
-
-// PENDING: placeholder semantics, replaced by the real implementations.
-impl Semantics for IdentityOp {
-    fn infer(&self, _inputs: &[Option<Fact>], _num_outputs: usize) -> OpResult<Vec<TensorType>> {
-        Err("IdentityOp: shape inference not written yet".into())
-    }
-    fn eval(&self, _inputs: &[Option<&Tensor>], _num_outputs: usize) -> OpResult<Vec<Tensor>> {
-        Err("IdentityOp: evaluation not written yet".into())
-    }
-}
-impl Semantics for ClipOp {
-    fn infer(&self, _inputs: &[Option<Fact>], _num_outputs: usize) -> OpResult<Vec<TensorType>> {
-        Err("ClipOp: shape inference not written yet".into())
-    }
-    fn eval(&self, _inputs: &[Option<&Tensor>], _num_outputs: usize) -> OpResult<Vec<Tensor>> {
-        Err("ClipOp: evaluation not written yet".into())
-    }
-}
-impl Semantics for WhereOp {
-    fn infer(&self, _inputs: &[Option<Fact>], _num_outputs: usize) -> OpResult<Vec<TensorType>> {
-        Err("WhereOp: shape inference not written yet".into())
-    }
-    fn eval(&self, _inputs: &[Option<&Tensor>], _num_outputs: usize) -> OpResult<Vec<Tensor>> {
-        Err("WhereOp: evaluation not written yet".into())
-    }
-}
-impl Semantics for Unary {
-    fn infer(&self, _inputs: &[Option<Fact>], _num_outputs: usize) -> OpResult<Vec<TensorType>> {
-        Err("Unary: shape inference not written yet".into())
-    }
-    fn eval(&self, _inputs: &[Option<&Tensor>], _num_outputs: usize) -> OpResult<Vec<Tensor>> {
-        Err("Unary: evaluation not written yet".into())
-    }
-}
-impl Semantics for Binary {
-    fn infer(&self, _inputs: &[Option<Fact>], _num_outputs: usize) -> OpResult<Vec<TensorType>> {
-        Err("Binary: shape inference not written yet".into())
-    }
-    fn eval(&self, _inputs: &[Option<&Tensor>], _num_outputs: usize) -> OpResult<Vec<Tensor>> {
-        Err("Binary: evaluation not written yet".into())
-    }
-}
-impl Semantics for Cast {
-    fn infer(&self, _inputs: &[Option<Fact>], _num_outputs: usize) -> OpResult<Vec<TensorType>> {
-        Err("Cast: shape inference not written yet".into())
-    }
-    fn eval(&self, _inputs: &[Option<&Tensor>], _num_outputs: usize) -> OpResult<Vec<Tensor>> {
-        Err("Cast: evaluation not written yet".into())
     }
 }

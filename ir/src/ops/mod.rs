@@ -17,7 +17,10 @@ mod reduce;
 mod resize;
 mod softmax;
 
-pub use conv::{AutoPad, Conv, ConvTranspose, auto_pads};
+pub use conv::{
+    AutoPad, Conv, ConvTranspose, auto_pads, conv_transpose_auto_pads,
+    conv_transpose_pads_for_output_shape,
+};
 pub use elementwise::{Binary, Cast, Unary};
 pub use linalg::Gemm;
 pub use movement::{
@@ -28,7 +31,9 @@ pub use norm::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, Lrn};
 pub use pool::{GlobalPool, Pool, PoolKind};
 pub use quant::{Dequantize, Quantize};
 pub use reduce::{ArgReduce, ArgReduceKind, Reduce, ReduceKind};
-pub use resize::{CoordTransform, NearestMode, Resize, ResizeMode};
+pub use resize::{
+    CoordTransform, KeepAspectRatio, NearestMode, Resize, ResizeMode, resolve_resize_shape,
+};
 pub use softmax::{Softmax, SoftmaxKind};
 
 use crate::{Fact, OpResult, Tensor, TensorType};

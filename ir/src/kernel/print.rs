@@ -1,0 +1,148 @@
+//! A readable text form of kernels, for `--dump-kernels` and test expectations.
+
+use std::fmt::{self, Write};
+
+use super::{BinaryOp, Expr, Kernel, Scalar, Stmt};
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params: Vec<String> = self
+            .buffers
+            .iter()
+            .map(|b| {
+                let access = if b.writable { "mut " } else { "" };
+                format!("{}: &{access}[{}; {}]", b.name, b.elem.name(), b.len)
+            })
+            .collect();
+        writeln!(f, "kernel {}({}) {{", self.name, params.join(", "))?;
+        let mut out = String::new();
+        for stmt in &self.body {
+            self.write_stmt(&mut out, stmt, 1)?;
+        }
+        f.write_str(&out)?;
+        writeln!(f, "}}")
+    }
+}
+
+impl Kernel {
+    fn write_stmt(&self, out: &mut String, stmt: &Stmt, depth: usize) -> fmt::Result {
+        let pad = "    ".repeat(depth);
+        match stmt {
+            Stmt::Loop {
+                var,
+                start,
+                end,
+                step,
+                body,
+            } => {
+                let step = if *step == 1 {
+                    String::new()
+                } else {
+                    format!(" step {step}")
+                };
+                writeln!(
+                    out,
+                    "{pad}for {} in {start}..{end}{step} {{",
+                    self.var(*var).name
+                )?;
+                for s in body {
+                    self.write_stmt(out, s, depth + 1)?;
+                }
+                writeln!(out, "{pad}}}")
+            }
+            Stmt::If {
+                cond,
+                then_body,
+                else_body,
+            } => {
+                writeln!(out, "{pad}if {} {{", self.expr(cond))?;
+                for s in then_body {
+                    self.write_stmt(out, s, depth + 1)?;
+                }
+                if !else_body.is_empty() {
+                    writeln!(out, "{pad}}} else {{")?;
+                    for s in else_body {
+                        self.write_stmt(out, s, depth + 1)?;
+                    }
+                }
+                writeln!(out, "{pad}}}")
+            }
+            Stmt::Assign { var, value } => {
+                let v = self.var(*var);
+                writeln!(out, "{pad}{}: {} = {}", v.name, v.ty, self.expr(value))
+            }
+            Stmt::Store { buf, index, value } => {
+                writeln!(
+                    out,
+                    "{pad}{}[{}] = {}",
+                    self.buffer(*buf).name,
+                    self.expr(index),
+                    self.expr(value)
+                )
+            }
+            Stmt::Fail { code } => writeln!(out, "{pad}fail {code}"),
+        }
+    }
+
+    /// An expression in a compact prefix-or-infix form.
+    pub fn expr(&self, e: &Expr) -> String {
+        match e {
+            Expr::Const(Scalar::F32(v)) => format!("{v:?}"),
+            Expr::Const(Scalar::F64(v)) => format!("{v:?}f64"),
+            Expr::Const(Scalar::Int(v, elem)) => match elem {
+                super::ElemType::I64 => v.to_string(),
+                _ => format!("{v}{}", elem.name()),
+            },
+            Expr::Var(v) => self.var(*v).name.clone(),
+            Expr::Load { buf, index, ty } => {
+                let lanes = if ty.lanes > 1 {
+                    format!(" x{}", ty.lanes)
+                } else {
+                    String::new()
+                };
+                format!("{}[{}{lanes}]", self.buffer(*buf).name, self.expr(index))
+            }
+            Expr::Binary(op, a, b) => {
+                let infix = match op {
+                    BinaryOp::Add => Some("+"),
+                    BinaryOp::Sub => Some("-"),
+                    BinaryOp::Mul => Some("*"),
+                    BinaryOp::Div => Some("/"),
+                    BinaryOp::Rem => Some("%"),
+                    _ => None,
+                };
+                match infix {
+                    Some(sym) => format!("({} {sym} {})", self.expr(a), self.expr(b)),
+                    None => format!("{op:?}({}, {})", self.expr(a), self.expr(b)).to_lowercase(),
+                }
+            }
+            Expr::Unary(op, a) => format!("{}({})", format!("{op:?}").to_lowercase(), self.expr(a)),
+            Expr::Fma(a, b, c) => {
+                format!("fma({}, {}, {})", self.expr(a), self.expr(b), self.expr(c))
+            }
+            Expr::Compare(op, a, b) => {
+                format!(
+                    "{}({}, {})",
+                    format!("{op:?}").to_lowercase(),
+                    self.expr(a),
+                    self.expr(b)
+                )
+            }
+            Expr::Select(c, a, b) => format!(
+                "select({}, {}, {})",
+                self.expr(c),
+                self.expr(a),
+                self.expr(b)
+            ),
+            Expr::Convert(elem, a) => format!("{}({})", elem.name(), self.expr(a)),
+            Expr::Bitcast(elem, a) => format!("bitcast<{}>({})", elem.name(), self.expr(a)),
+            Expr::Splat(lanes, a) => format!("splat{lanes}({})", self.expr(a)),
+            Expr::Extract(a, lane) => format!("{}.{lane}", self.expr(a)),
+            Expr::Reduce(op, a) => format!(
+                "reduce_{}({})",
+                format!("{op:?}").to_lowercase(),
+                self.expr(a)
+            ),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The command-line grammar (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nnc",
+    version,
+    about = "Ahead-of-time neural-network compiler for edge targets"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show a model's inputs, outputs, ops, parameters, MACs and unsupported ops.
+    Inspect {
+        model: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        compile: CompileArgs,
+    },
+    /// Run a model on input tensors and write its outputs.
+    Run {
+        model: PathBuf,
+        /// Input tensors in graph-input order: ONNX TensorProto `.pb` or `.npy`.
+        #[arg(short = 'i', long = "input", num_args = 1.., required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where to write `output_K.pb` (or `.npy`).
+        #[arg(short = 'o', long = "output-dir", default_value = ".")]
+        output_dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = TensorFormat::Pb)]
+        format: TensorFormat,
+        #[arg(long, value_enum, default_value_t = Engine::Eval)]
+        engine: Engine,
+        #[command(flatten)]
+        compile: CompileArgs,
+    },
+    /// Run test cases in the ONNX backend-test layout and compare with their outputs.
+    Test {
+        /// Case folders: `model.onnx` and `test_data_set_N/{input,output}_K.pb`.
+        #[arg(required = true)]
+        cases: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Engine::Eval)]
+        engine: Engine,
+        /// Relative tolerance for floats.
+        #[arg(long, default_value_t = 1e-3)]
+        rtol: f64,
+        /// Absolute tolerance for floats.
+        #[arg(long, default_value_t = 1e-5)]
+        atol: f64,
+        /// Also require the same argmax along the last axis of every output.
+        #[arg(long)]
+        argmax: bool,
+        #[command(flatten)]
+        compile: CompileArgs,
+    },
+}
+
+/// Options of the compilation pipeline shared by every command.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CompileArgs {
+    /// Fix an input's shape: `NAME=1x3x224x224` (for symbolic dims). Repeatable.
+    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+    pub input_shapes: Vec<String>,
+    /// Print the graph after these passes (`frontend`, a pass name, or `all`).
+    #[arg(long = "dump-after", value_name = "PASS", value_delimiter = ',')]
+    pub dump_after: Vec<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The reference evaluator (`ir::eval`).
+    Eval,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorFormat {
+    Pb,
+    Npy,
+}

@@ -1,0 +1,59 @@
+//! The pipeline the commands share: ONNX model -> IR graph -> passes.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use nnc_frontend::ImportOptions;
+use nnc_ir::Graph;
+use nnc_passes::{PassReport, pipeline};
+
+use crate::cli::CompileArgs;
+use crate::error::{Error, Result};
+
+/// A model after the graph passes, with the passes' reports.
+pub struct Compiled {
+    pub graph: Graph,
+    pub passes: Vec<PassReport>,
+}
+
+/// Parses the `--input-shape NAME=1x3x224x224` flags.
+pub fn import_options(args: &CompileArgs) -> Result<ImportOptions> {
+    let mut input_shapes = HashMap::new();
+    for spec in &args.input_shapes {
+        let (name, dims) = spec.rsplit_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--input-shape '{spec}': expected NAME=DIMS, e.g. input=1x3x224x224"
+            ))
+        })?;
+        let dims = dims
+            .split(['x', ','])
+            .map(|d| d.trim().parse::<usize>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| {
+                Error::Usage(format!(
+                    "--input-shape '{spec}': dims must be positive integers joined by 'x'"
+                ))
+            })?;
+        input_shapes.insert(name.to_string(), dims);
+    }
+    Ok(ImportOptions { input_shapes })
+}
+
+/// Loads `model` and runs the graph passes over it.
+pub fn compile(model: &Path, args: &CompileArgs) -> Result<Compiled> {
+    let options = import_options(args)?;
+    let imported = nnc_frontend::load(model, &options)?;
+    let wants_dump = |pass: &str| args.dump_after.iter().any(|d| d == pass || d == "all");
+    if wants_dump("frontend") {
+        println!("// after frontend\n{}", imported.graph);
+    }
+    let mut dump = |pass: &str, graph: &Graph| println!("// after {pass}\n{graph}");
+    let (graph, passes) = pipeline::run_pipeline(
+        imported.graph,
+        pipeline::PASSES,
+        true,
+        &args.dump_after,
+        &mut dump,
+    )?;
+    Ok(Compiled { graph, passes })
+}
