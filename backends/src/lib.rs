@@ -1,1 +1,9 @@
-//! placeholder
+//! nnc's code generation.
+//!
+//! - [`lower`]: each graph node -> a kernel in the target-neutral kernel IR
+//!   (`nnc_ir::kernel`).
+//! - [`cranelift`]: a scheduled [`nnc_ir::kernel::Program`] -> native object code for
+//!   x86_64, aarch64 and riscv64.
+//! - [`artifact`]: the static library, C header and manifest a user links.
+
+pub mod lower;

@@ -14,9 +14,30 @@
 //! that depend on data (Gather) must be clamped explicitly for the proof to go
 //! through. [`interp`] runs a kernel directly; it is the reference the emitters are
 //! tested against.
+//!
+//! # Typing rules (checked by [`check`])
+//! - Values are scalars (`lanes == 1`) or 128-bit vectors (`f32x4`, `i32x4`,
+//!   `f64x2`, `i64x2`, `i16x8`, `u8x16`, ...). Loop counters and load/store indices
+//!   are scalar `I64`.
+//! - A load's element type is its buffer's, and so is a stored value's — except that
+//!   `F16` buffers are read and written as their raw `U16` bits (kernels convert to
+//!   and from `F32` with integer and float operations) and `Bool` buffers hold one
+//!   byte 0/1 and are accessed as scalar `Bool` only.
+//! - `Binary` and `Fma` operands have the same type (`Fma` only for floats);
+//!   `Compare` operands have the same type and give `Bool` of the same lane count;
+//!   `Select` takes such a `Bool` condition and two operands of one type with that
+//!   lane count. Vector `Bool`s (lane masks) exist only as operands of `Select` and
+//!   of `And`/`Or`/`Xor`/`Not`: they cannot be loaded, stored or converted.
+//! - `Convert` keeps the lane count; float -> int truncates toward zero and
+//!   saturates (NaN -> 0); int -> int wraps or extends by the source's signedness;
+//!   scalar `Bool` converts to and from numbers as 0/1. `F16` is never converted.
+//! - `Bitcast` keeps the lane count and the element size.
+//! - Integer `Div`/`Rem` by zero is an error of the kernel; lowerings rule it out.
+//! - `If` conditions are scalar `Bool`; `Assign` values have the variable's type.
 
 pub mod bounds;
 mod builder;
+pub mod check;
 pub mod interp;
 mod print;
 mod program;

@@ -1,0 +1,103 @@
+//! Lowering: each graph node becomes one kernel in the kernel IR.
+//!
+//! The contract every lowering follows:
+//! - `kernel.buffers` are the node's present operands in order (absent optional
+//!   operands are skipped), read-only, then its outputs in order, writable, each
+//!   with the element type and element count of its value.
+//! - The kernel computes exactly what `node.op.eval` computes (bit-exact for
+//!   integer and data-movement ops; within float tolerance for arithmetic).
+//! - Elementwise kernels (see `nnc_passes::memplan`'s in-place rule) read element
+//!   `i` of an operand before writing element `i` of the output and touch no other
+//!   output element, so the planner may give the output the operand's storage.
+//! - Constant operands are still buffers (weights), but a lowering may read their
+//!   values (`graph.known_value`) to specialise (clip bounds, pads, repacking).
+//! - Vector width comes from the target; every kernel passes `kernel::check` and
+//!   `kernel::bounds::check`.
+
+mod conv;
+mod elementwise;
+mod linalg;
+mod movement;
+mod norm;
+mod pool;
+mod quant;
+mod reduce;
+mod resize;
+mod softmax;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use nnc_ir::kernel::Kernel;
+use nnc_ir::{Graph, Node, Op, Target};
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum LowerError {
+    /// The op (or this use of it) has no lowering yet.
+    #[error("node '{node}' ({op}): no native lowering: {reason}")]
+    Unsupported {
+        node: String,
+        op: String,
+        reason: String,
+    },
+}
+
+/// What a lowering sees: the graph (for types and known values), the node, the target.
+pub struct LowerCtx<'a> {
+    pub graph: &'a Graph,
+    pub node: &'a Node,
+    pub target: &'a Target,
+}
+
+impl LowerCtx<'_> {
+    /// An error saying this node cannot be lowered, and why.
+    pub fn unsupported(&self, reason: impl Into<String>) -> LowerError {
+        LowerError::Unsupported {
+            node: self.node.name.clone(),
+            op: self.node.op.name().to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Lowers one node to a kernel following the contract above.
+pub fn lower_node(graph: &Graph, node: &Node, target: &Target) -> Result<Kernel, LowerError> {
+    let ctx = LowerCtx {
+        graph,
+        node,
+        target,
+    };
+    match &node.op {
+        Op::Identity | Op::Unary(_) | Op::Binary(_) | Op::Clip | Op::Where | Op::Cast(_) => {
+            elementwise::lower(&ctx)
+        }
+        Op::MatMul | Op::Gemm(_) => linalg::lower(&ctx),
+        Op::Conv(_) | Op::ConvTranspose(_) => conv::lower(&ctx),
+        Op::Pool(_) | Op::GlobalPool(_) => pool::lower(&ctx),
+        Op::BatchNorm(_)
+        | Op::InstanceNorm(_)
+        | Op::LayerNorm(_)
+        | Op::GroupNorm(_)
+        | Op::Lrn(_) => norm::lower(&ctx),
+        Op::Softmax(_) => softmax::lower(&ctx),
+        Op::Reduce(_) | Op::ArgReduce(_) => reduce::lower(&ctx),
+        Op::Reshape(_)
+        | Op::Transpose(_)
+        | Op::Concat(_)
+        | Op::Split(_)
+        | Op::Slice(_)
+        | Op::Gather(_)
+        | Op::GatherElements(_)
+        | Op::Pad(_)
+        | Op::Expand(_)
+        | Op::Tile(_)
+        | Op::Shape(_)
+        | Op::Size
+        | Op::ConstantOfShape(_)
+        | Op::Range
+        | Op::DepthToSpace(_)
+        | Op::SpaceToDepth(_) => movement::lower(&ctx),
+        Op::Resize(_) => resize::lower(&ctx),
+        Op::Quantize(_) | Op::Dequantize(_) => quant::lower(&ctx),
+    }
+}

@@ -1,0 +1,121 @@
+//! Test support for lowerings: one node, lowered, checked, interpreted on given
+//! inputs and compared with the reference evaluator (`Op::eval`).
+
+use nnc_ir::kernel::{bounds, check, interp};
+use nnc_ir::{Arch, BinaryFormat, Graph, Op, Target, Tensor, TensorType};
+
+/// The target lowering tests use: 128-bit vectors, FMA.
+pub fn test_target() -> Target {
+    Target {
+        triple: "x86_64-unknown-linux-gnu".into(),
+        arch: Arch::X86_64,
+        format: BinaryFormat::Elf,
+        hosted: true,
+        vector_bytes: 16,
+        vector_registers: 16,
+        has_fma: true,
+        cpu_features: vec![],
+    }
+}
+
+/// A graph with one node `op` over `inputs` (`None` = absent optional operand;
+/// inputs listed in `constants` become constants, the others graph inputs).
+pub fn single_node_graph(
+    op: Op,
+    inputs: &[Option<&Tensor>],
+    constants: &[usize],
+    num_outputs: usize,
+) -> Graph {
+    let mut graph = Graph::new("test");
+    let mut operands = Vec::new();
+    for (k, input) in inputs.iter().enumerate() {
+        operands.push(input.map(|t| {
+            let name = format!("in{k}");
+            if constants.contains(&k) {
+                graph.add_const(name, t.clone()).expect("constant is added")
+            } else {
+                graph
+                    .add_input(name, TensorType::new(t.dtype(), t.shape().to_vec()))
+                    .expect("input is added")
+            }
+        }));
+    }
+    let names = (0..num_outputs).map(|k| format!("out{k}")).collect();
+    let outputs = graph
+        .add_node("node", op, operands, names)
+        .expect("the node type-checks");
+    graph.set_outputs(outputs);
+    graph
+}
+
+/// Lowers the graph's single node and checks the kernel against `Op::eval` on
+/// `values` (one per operand of the node, `None` for absent ones): floats within
+/// `atol + rtol * |expected|`, everything else exactly. Panics with a readable
+/// message (this is test code).
+pub fn check_lowering(graph: &Graph, values: &[Option<&Tensor>], rtol: f64, atol: f64) {
+    let (_, node) = graph.nodes().next().expect("one node");
+    let kernel = super::lower_node(graph, node, &test_target()).unwrap_or_else(|e| panic!("{e}"));
+    check::check(&kernel).unwrap_or_else(|e| panic!("type check: {e}\n{kernel}"));
+    bounds::check(&kernel).unwrap_or_else(|e| panic!("bounds: {e}\n{kernel}"));
+
+    let expected = node
+        .op
+        .eval(values, node.outputs.len())
+        .expect("reference evaluates");
+    let mut buffers: Vec<Vec<u8>> = values
+        .iter()
+        .flatten()
+        .map(|t| t.bytes().to_vec())
+        .collect();
+    for &out in &node.outputs {
+        // Poison the outputs so that an element the kernel forgets shows up.
+        buffers.push(vec![0xA5; graph.value(out).ty.bytes()]);
+    }
+    let status =
+        interp::run(&kernel, &mut buffers).unwrap_or_else(|e| panic!("interpreter: {e}\n{kernel}"));
+    assert_eq!(status, 0, "kernel failed with status {status}");
+
+    let first_output = buffers.len() - node.outputs.len();
+    for (k, want) in expected.iter().enumerate() {
+        let bytes = buffers[first_output + k].clone().into();
+        let got = Tensor::from_bytes(want.dtype(), want.shape().to_vec(), bytes)
+            .expect("output has the expected size");
+        assert_close(
+            &got,
+            want,
+            rtol,
+            atol,
+            &format!("{} output {k}", node.op.name()),
+        );
+    }
+}
+
+/// Builds the graph for `op` on `inputs` (operands listed in `constants` become
+/// weights, the others graph inputs) and checks its lowering on those values.
+pub fn check_op(
+    op: Op,
+    inputs: &[Option<&Tensor>],
+    constants: &[usize],
+    num_outputs: usize,
+    rtol: f64,
+    atol: f64,
+) {
+    let graph = single_node_graph(op, inputs, constants, num_outputs);
+    check_lowering(&graph, inputs, rtol, atol);
+}
+
+pub fn assert_close(got: &Tensor, want: &Tensor, rtol: f64, atol: f64, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    let exact = !want.dtype().is_float();
+    for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
+        let same = if exact {
+            a == b
+        } else if a.is_nan() || b.is_nan() {
+            a.is_nan() && b.is_nan()
+        } else {
+            a == b || (a - b).abs() <= atol + rtol * b.abs()
+        };
+        assert!(same, "{what}: element {i}: got {a}, expected {b}");
+    }
+}
