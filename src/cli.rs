@@ -17,6 +17,21 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Compile a model to a static library, a C header and a manifest.
+    Build {
+        model: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Output directory (created if missing).
+        #[arg(short = 'o', long = "output-dir", default_value = ".")]
+        output_dir: PathBuf,
+        /// Prefix of the generated symbols and file names (default: the model
+        /// file's stem as a C identifier).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        compile: CompileArgs,
+    },
     /// Show a model's inputs, outputs, ops, parameters, MACs and unsupported ops.
     Inspect {
         model: PathBuf,
@@ -37,8 +52,10 @@ pub enum Command {
         output_dir: PathBuf,
         #[arg(long, value_enum, default_value_t = TensorFormat::Pb)]
         format: TensorFormat,
-        #[arg(long, value_enum, default_value_t = Engine::Eval)]
+        #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
+        #[command(flatten)]
+        target: TargetArgs,
         #[command(flatten)]
         compile: CompileArgs,
     },
@@ -47,8 +64,10 @@ pub enum Command {
         /// Case folders: `model.onnx` and `test_data_set_N/{input,output}_K.pb`.
         #[arg(required = true)]
         cases: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Engine::Eval)]
+        #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
+        #[command(flatten)]
+        target: TargetArgs,
         /// Relative tolerance for floats.
         #[arg(long, default_value_t = 1e-3)]
         rtol: f64,
@@ -74,8 +93,27 @@ pub struct CompileArgs {
     pub dump_after: Vec<String>,
 }
 
+/// The machine code is generated for.
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// `host`, `x86_64`, `aarch64`, `riscv64`, or a full target triple
+    /// (e.g. `aarch64-unknown-none` for bare metal).
+    #[arg(long, default_value = "host")]
+    pub target: String,
+    /// CPU features: e.g. `avx2,fma`, `avx512f`, or `native`.
+    #[arg(long, value_delimiter = ',')]
+    pub cpu: Vec<String>,
+    /// Run the compiled model under this command (native engine), e.g.
+    /// `--runner "valgrind --error-exitcode=1"`.
+    #[arg(long)]
+    pub runner: Option<String>,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
+    /// Native code for `--target`, linked with a C harness and run (under qemu
+    /// for foreign architectures).
+    Native,
     /// The reference evaluator (`ir::eval`).
     Eval,
 }

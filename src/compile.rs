@@ -1,6 +1,6 @@
 //! The pipeline the commands share: ONNX model -> IR graph -> passes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use nnc_frontend::ImportOptions;
@@ -10,10 +10,12 @@ use nnc_passes::{PassReport, pipeline};
 use crate::cli::CompileArgs;
 use crate::error::{Error, Result};
 
-/// A model after the graph passes, with the passes' reports.
+/// A model after the graph passes, with what the build reports need.
 pub struct Compiled {
     pub graph: Graph,
     pub passes: Vec<PassReport>,
+    /// The ONNX op histogram of the model as read.
+    pub onnx_ops: BTreeMap<String, usize>,
 }
 
 /// Parses the `--input-shape NAME=1x3x224x224` flags.
@@ -43,6 +45,7 @@ pub fn import_options(args: &CompileArgs) -> Result<ImportOptions> {
 pub fn compile(model: &Path, args: &CompileArgs) -> Result<Compiled> {
     let options = import_options(args)?;
     let imported = nnc_frontend::load(model, &options)?;
+    let onnx_ops = imported.info.op_histogram.clone();
     let wants_dump = |pass: &str| args.dump_after.iter().any(|d| d == pass || d == "all");
     if wants_dump("frontend") {
         println!("// after frontend\n{}", imported.graph);
@@ -55,5 +58,9 @@ pub fn compile(model: &Path, args: &CompileArgs) -> Result<Compiled> {
         &args.dump_after,
         &mut dump,
     )?;
-    Ok(Compiled { graph, passes })
+    Ok(Compiled {
+        graph,
+        passes,
+        onnx_ops,
+    })
 }

@@ -14,6 +14,12 @@ pub enum Error {
     File { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
+    /// The model is valid but nnc cannot compile it for this engine / target.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A tool nnc runs (C compiler, qemu) failed or is missing.
+    #[error("{0}")]
+    Tool(String),
 }
 
 impl Error {
@@ -27,7 +33,11 @@ impl Error {
     /// Whether the model was refused as unsupported (rather than being malformed):
     /// `nnc test` counts such cases as skipped.
     pub fn is_unsupported(&self) -> bool {
-        matches!(self, Error::Frontend(e) if e.is_unsupported())
+        match self {
+            Error::Frontend(e) => e.is_unsupported(),
+            Error::Unsupported(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -9,7 +9,10 @@ mod commands;
 mod compare;
 mod compile;
 mod error;
+mod executor;
+mod native;
 mod tensor_io;
+mod toolchain;
 
 use std::process::ExitCode;
 

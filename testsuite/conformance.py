@@ -113,11 +113,13 @@ def run_one(base: list[str], opts: list[str], d: str, timeout: float) -> tuple[s
     return r.get(d) or ("FAIL", no_result(rc, err))
 
 
-def run_batch(nnc: str, engine: str, tol: tuple[float, float], dirs: list[str],
-              batch_timeout: float, case_timeout: float) -> dict:
+def run_batch(nnc: str, engine: str, target: str | None, tol: tuple[float, float],
+              dirs: list[str], batch_timeout: float, case_timeout: float) -> dict:
     rtol, atol = tol
     base = [nnc, "test"]
     opts = ["--engine", engine, "--rtol", repr(rtol), "--atol", repr(atol)]
+    if target:
+        opts += ["--target", target]
     rc, out, err, timed_out = run_nnc(base + dirs + opts, batch_timeout)
     if timed_out:
         # Re-run every case of the batch on its own, each with its own timeout.
@@ -173,6 +175,8 @@ def main() -> int:
     ap.add_argument("--nnc", required=True, help="path to the nnc binary")
     ap.add_argument("--cases", required=True, help="OUT_DIR of gen_node_tests.py")
     ap.add_argument("--engine", default="eval")
+    ap.add_argument("--target", help="nnc's --target for the native engine (default: host); "
+                    "results and ratchet keys are labelled ENGINE@TARGET")
     ap.add_argument("--form", choices=["strict", "aot", "both"], default="both")
     ap.add_argument("--milestone", help="file listing milestone case names, one a line")
     ap.add_argument("--ratchet", help="ratchet JSON file (minimum pass counts)")
@@ -186,6 +190,7 @@ def main() -> int:
     ap.add_argument("--table-rows", type=int, default=40,
                     help="max ops listed in the failure table (0: all)")
     a = ap.parse_args()
+    label = f"{a.engine}@{a.target}" if a.target else a.engine
     if a.update_ratchet and not a.ratchet:
         ap.error("--update-ratchet needs --ratchet")
 
@@ -232,7 +237,7 @@ def main() -> int:
                 batches.append((tol, [os.path.join(form_dir, n) for n in ns[i:i + a.batch]]))
         results: dict[str, tuple[str, str]] = {}
         with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as ex:
-            futs = [ex.submit(run_batch, nnc, a.engine, tol, dirs,
+            futs = [ex.submit(run_batch, nnc, a.engine, a.target, tol, dirs,
                               a.batch_timeout, a.case_timeout) for tol, dirs in batches]
             for fut in futs:
                 for d, res in fut.result().items():
@@ -250,13 +255,13 @@ def main() -> int:
         if milestone is not None:
             ms = set(milestone)
             subsets.append(("milestone", [n for n in case_names if n in ms]))
-        print(f"== {a.engine} / {form}: {len(case_names)} cases "
+        print(f"== {label} / {form}: {len(case_names)} cases "
               f"({time.time() - t0:.0f} s elapsed)")
         for sub, ns in subsets:
             p = sum(1 for n in ns if form_res[n]["status"] == "PASS")
             f = sum(1 for n in ns if form_res[n]["status"] == "FAIL")
             s = sum(1 for n in ns if form_res[n]["status"] == "SKIP")
-            counts[f"{a.engine}/{form}/{sub}"] = p
+            counts[f"{label}/{form}/{sub}"] = p
             print(f"  {sub:14s} {p:5d}/{len(ns):<5d} {pct(p, len(ns))} passed"
                   f"  ({f} failed, {s} skipped)")
 
@@ -286,12 +291,12 @@ def main() -> int:
         tp = sum(1 for v in form_res.values() if v["status"] == "PASS")
         tf = sum(1 for v in form_res.values() if v["status"] == "FAIL")
         ts = sum(1 for v in form_res.values() if v["status"] == "SKIP")
-        closing.append(f"conformance ({a.engine}, {form}): {tp} passed, {tf} failed, "
+        closing.append(f"conformance ({label}, {form}): {tp} passed, {tf} failed, "
                        f"{ts} skipped")
 
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"engine": a.engine, "cases": os.path.abspath(a.cases),
+            json.dump({"engine": label, "cases": os.path.abspath(a.cases),
                        "counts": counts, "results": all_results}, f, indent=1,
                       sort_keys=True)
             f.write("\n")

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: build, unit and cross-crate tests, lints, the
-# ONNX node tests (strict and ahead-of-time forms, checked against the ratchet) and
-# the model zoo. Installs what it needs (a Python venv with pinned onnx) on a fresh
-# machine. Usage: testsuite/run.sh [--update-ratchet]
+# The whole test suite, as CI runs it: build, lints, unit and cross-crate tests, the
+# example model and the Rust runtime example, the ONNX node tests (strict and
+# ahead-of-time forms; reference evaluator, native x86_64, native aarch64 under
+# qemu) checked against the ratchet, and the model zoo on every engine and target.
+# Installs what it needs on a fresh Debian machine: the cross compilers and qemu
+# (apt-get), a Python venv with pinned onnx (pip).
+# Usage: testsuite/run.sh [--update-ratchet]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -11,6 +14,10 @@ update_ratchet=""
 
 step() { printf '\n== %s ==\n' "$*"; }
 
+# ---- prerequisites (a failure here stops the run)
+step "cross toolchains and qemu"
+testsuite/setup_toolchains.sh
+
 step "build"
 cargo build --release --locked
 nnc="$root/target/release/nnc"
@@ -18,12 +25,6 @@ nnc="$root/target/release/nnc"
 step "lints"
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
-
-step "unit and cross-crate tests"
-cargo test --release --locked --workspace
-
-step "example model"
-"$nnc" test examples/tiny_cnn
 
 step "python side (onnx node tests)"
 testsuite/setup_venv.sh
@@ -37,13 +38,49 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-step "conformance (eval engine)"
+# ---- test steps: each runs even if an earlier one failed; the summary says which
+passed=0
+failed=0
+failures=()
+check() {
+  local name=$1
+  shift
+  step "$name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+}
+
 milestone="$root/../shared/conformance/milestone1_cases.txt"
 milestone_args=()
 [ -f "$milestone" ] && milestone_args=(--milestone "$milestone")
-"$python" testsuite/conformance.py --nnc "$nnc" --cases "$cases" --engine eval --form both \
-  "${milestone_args[@]}" --ratchet testsuite/ratchet.json $update_ratchet \
-  --json "$root/target/conformance-eval.json"
+conformance() {
+  "$python" testsuite/conformance.py --nnc "$nnc" --cases "$cases" "${milestone_args[@]}" \
+    --ratchet testsuite/ratchet.json $update_ratchet "$@"
+}
 
-step "model zoo (eval engine)"
-testsuite/zoo.sh "$nnc" eval
+check "unit and cross-crate tests" cargo test --release --locked --workspace
+check "example model (native)" "$nnc" test examples/tiny_cnn
+check "Rust runtime example" bash -c "cd examples/rust_runtime && NNC='$nnc' cargo run --release --quiet"
+check "conformance: reference evaluator" conformance --engine eval --form both \
+  --json "$root/target/conformance-eval.json"
+check "conformance: native x86_64" conformance --engine native --form both \
+  --json "$root/target/conformance-native.json"
+check "conformance: native aarch64 (qemu)" conformance --engine native --target aarch64 \
+  --form aot --json "$root/target/conformance-aarch64.json"
+check "zoo: reference evaluator" testsuite/zoo.sh "$nnc" eval
+check "zoo: native x86_64" testsuite/zoo.sh "$nnc" native
+check "zoo: native aarch64 (qemu)" testsuite/zoo.sh "$nnc" native --target aarch64
+check "zoo: native riscv64 (qemu), small models" \
+  env ZOO_MODELS="kws_dscnn mlp_784_256_256_10 mobilenet_v2" testsuite/zoo.sh "$nnc" native --target riscv64
+check "zoo: valgrind (no invalid access)" \
+  env ZOO_MODELS="kws_dscnn mobilenet_v2" testsuite/zoo.sh "$nnc" native --runner "valgrind --error-exitcode=1 -q"
+check "bare-metal build has no undefined symbols" testsuite/check_bare_metal.sh "$nnc"
+
+step "summary"
+[ "$failed" -eq 0 ] || echo "failing steps: ${failures[*]}"
+echo "suite: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -2,17 +2,21 @@
 # Run `nnc test` on every model of the shared model zoo (real architectures with
 # random weights, exported like users export them; see shared/zoo/README.md) and
 # compare with onnxruntime's stored outputs.
-# Usage: testsuite/zoo.sh NNC_BIN ENGINE
-# The zoo is $NNC_ZOO if set, else <repo root>/../shared/zoo.
+# Usage: testsuite/zoo.sh NNC_BIN ENGINE [NNC_TEST_ARGS...]
+#   e.g. testsuite/zoo.sh target/release/nnc native --target aarch64
+# The zoo is $NNC_ZOO if set, else <repo root>/../shared/zoo; $ZOO_MODELS (a
+# space-separated list of model names) limits the run to those models.
 # Prints each model's result line, closes with `zoo: N passed, N failed`, and
 # exits non-zero if any model fails.
 set -uo pipefail
-if [ $# -ne 2 ]; then
-    echo "usage: $0 NNC_BIN ENGINE" >&2
+if [ $# -lt 2 ]; then
+    echo "usage: $0 NNC_BIN ENGINE [NNC_TEST_ARGS...]" >&2
     exit 2
 fi
 nnc="$1"
 engine="$2"
+shift 2
+extra=("$@")
 if [ -n "${NNC_ZOO:-}" ]; then
     zoo="$NNC_ZOO"
 else
@@ -31,6 +35,9 @@ for dir in "$zoo"/*/; do
     dir="${dir%/}"
     model="$(basename "$dir")"
     [ -f "$dir/model.onnx" ] || continue
+    if [ -n "${ZOO_MODELS:-}" ] && [[ " $ZOO_MODELS " != *" $model "* ]]; then
+        continue
+    fi
     case "$model" in
         mobilenet_v2_int8_qdq)
             # int8 QDQ model: compare the dequantized output loosely and require the
@@ -43,14 +50,14 @@ for dir in "$zoo"/*/; do
             tol=(--atol 1e-4 --rtol 1e-3) ;;
     esac
     echo "== $model"
-    if "$nnc" test "$dir" --engine "$engine" "${tol[@]}"; then
+    if "$nnc" test "$dir" --engine "$engine" "${tol[@]}" "${extra[@]}"; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))
         failures+=("$model")
     fi
 done
-[ "$failed" -eq 0 ] || echo "zoo ($engine): failing models: ${failures[*]}"
+[ "$failed" -eq 0 ] || echo "zoo ($engine ${extra[*]}): failing models: ${failures[*]}"
 # Plain closing line (one word and a colon, then the counts) so that tools reading
 # the last `N passed, N failed` line count the zoo's models, not its last model.
 echo "zoo: $passed passed, $failed failed"

@@ -6,4 +6,8 @@
 //!   x86_64, aarch64 and riscv64.
 //! - [`artifact`]: the static library, C header and manifest a user links.
 
+pub mod artifact;
+pub mod cranelift;
 pub mod lower;
+pub mod schedule;
+pub mod target;

@@ -8,7 +8,27 @@
 //! descriptor as read-only data), the C header and this crate; [`ABI_VERSION`]
 //! changes whenever it does. Integers have fixed widths so that the layout is the
 //! same on 32- and 64-bit targets except for pointer size.
+//!
+//! On top of the ABI, a safe API: [`Model`] (made by [`declare_model!`]) lists its
+//! inputs and outputs as [`TensorInfo`] and [`Model::run`] checks every buffer's
+//! size and alignment before the generated code runs, reporting an [`Error`].
 #![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+mod declare;
+mod error;
+mod model;
+mod parallel;
+mod tensor;
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Io, status_name};
+pub use model::{Element, MAX_TENSORS, Model, RunFn};
+pub use parallel::{ParallelFor, ParallelTask};
+pub use tensor::{DType, TensorInfo, Tensors};
 
 use core::ffi::c_char;
 
@@ -23,6 +43,29 @@ pub mod status {
     pub const INVALID_ARGUMENT: i32 = 1;
     /// An index read from input data is out of range (e.g. Gather indices).
     pub const INDEX_OUT_OF_RANGE: i32 = 2;
+    /// An integer division by zero in the model's data (Div / Mod of integers).
+    pub const DIVISION_BY_ZERO: i32 = 3;
+
+    /// Every status: name, value, meaning. The C header's `NNC_*` macros and
+    /// [`crate::status_name`] are made from this table.
+    pub const ALL: &[(&str, i32, &str)] = &[
+        ("OK", OK, "success"),
+        (
+            "INVALID_ARGUMENT",
+            INVALID_ARGUMENT,
+            "a null pointer among the arguments",
+        ),
+        (
+            "INDEX_OUT_OF_RANGE",
+            INDEX_OUT_OF_RANGE,
+            "an index read from input data is out of range",
+        ),
+        (
+            "DIVISION_BY_ZERO",
+            DIVISION_BY_ZERO,
+            "an integer division by zero in the input data",
+        ),
+    ];
 }
 
 /// Element type codes: those of ONNX's `TensorProto.DataType`.

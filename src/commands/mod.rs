@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+mod build;
+pub use build::resolve_target;
 mod inspect;
 mod run;
 mod test;
@@ -11,6 +13,13 @@ use crate::error::Result;
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Build {
+            model,
+            target,
+            output_dir,
+            name,
+            compile,
+        } => build::build(&model, &target, &output_dir, name.as_deref(), &compile),
         Command::Inspect {
             model,
             json,
@@ -22,18 +31,28 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             output_dir,
             format,
             engine,
+            target,
             compile,
-        } => run::run(&model, &inputs, &output_dir, format, engine, &compile),
+        } => run::run(
+            &model,
+            &inputs,
+            &output_dir,
+            format,
+            engine,
+            &target,
+            &compile,
+        ),
         Command::Test {
             cases,
             engine,
+            target,
             rtol,
             atol,
             argmax,
             compile,
         } => {
             let tolerance = crate::compare::Tolerance { rtol, atol, argmax };
-            test::test(&cases, engine, tolerance, &compile)
+            test::test(&cases, engine, &target, tolerance, &compile)
         }
     }
 }

@@ -8,11 +8,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::{CompileArgs, Engine};
-use crate::commands::run::execute;
+use crate::cli::{CompileArgs, Engine, TargetArgs};
 use crate::compare::{Deviation, Tolerance, compare};
 use crate::compile::compile;
 use crate::error::{Error, Result};
+use crate::executor::Executor;
 use crate::tensor_io::read_tensor;
 
 enum Outcome {
@@ -24,13 +24,14 @@ enum Outcome {
 pub fn test(
     cases: &[PathBuf],
     engine: Engine,
+    target: &TargetArgs,
     tolerance: Tolerance,
     args: &CompileArgs,
 ) -> Result<ExitCode> {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for case in cases {
         // One broken case must not take the others down: a panic (a bug) fails it.
-        let outcome = std::panic::catch_unwind(|| run_case(case, engine, tolerance, args))
+        let outcome = std::panic::catch_unwind(|| run_case(case, engine, target, tolerance, args))
             .unwrap_or_else(|_| Outcome::Fail("internal error: nnc panicked (a bug)".into()));
         let name = case.display();
         match outcome {
@@ -60,9 +61,20 @@ pub fn test(
     })
 }
 
-fn run_case(case: &Path, engine: Engine, tolerance: Tolerance, args: &CompileArgs) -> Outcome {
+fn run_case(
+    case: &Path,
+    engine: Engine,
+    target: &TargetArgs,
+    tolerance: Tolerance,
+    args: &CompileArgs,
+) -> Outcome {
     let compiled = match compile(&case.join("model.onnx"), args) {
         Ok(c) => c,
+        Err(e) if e.is_unsupported() => return Outcome::Skip(e.to_string()),
+        Err(e) => return Outcome::Fail(e.to_string()),
+    };
+    let executor = match Executor::prepare(&compiled, engine, target) {
+        Ok(e) => e,
         Err(e) if e.is_unsupported() => return Outcome::Skip(e.to_string()),
         Err(e) => return Outcome::Fail(e.to_string()),
     };
@@ -73,7 +85,7 @@ fn run_case(case: &Path, engine: Engine, tolerance: Tolerance, args: &CompileArg
     };
     let mut worst = Deviation::default();
     for set in &data_sets {
-        match check_data_set(&compiled.graph, set, engine, tolerance) {
+        match check_data_set(&executor, set, tolerance) {
             Ok(deviation) => {
                 if !deviation.passed() {
                     let set_name = set
@@ -102,12 +114,7 @@ fn describe(deviation: &Deviation) -> String {
 }
 
 /// Runs one data set and returns the worst deviation over its outputs.
-fn check_data_set(
-    graph: &nnc_ir::Graph,
-    set: &Path,
-    engine: Engine,
-    tolerance: Tolerance,
-) -> Result<Deviation> {
+fn check_data_set(executor: &Executor, set: &Path, tolerance: Tolerance) -> Result<Deviation> {
     let inputs = numbered_entries(set, "input_", ".pb")?
         .iter()
         .map(|p| read_tensor(p))
@@ -116,7 +123,7 @@ fn check_data_set(
         .iter()
         .map(|p| read_tensor(p))
         .collect::<Result<Vec<_>>>()?;
-    let actual = execute(graph, &inputs, engine)?;
+    let actual = executor.run(&inputs)?;
     if actual.len() != expected.len() {
         return Err(Error::file(
             set,

@@ -14,15 +14,22 @@
 //! - Vector width comes from the target; every kernel passes `kernel::check` and
 //!   `kernel::bounds::check`.
 
+mod broadcast;
 mod conv;
+mod copy_nest;
+mod element_io;
 mod elementwise;
 mod linalg;
+mod math;
 mod movement;
 mod norm;
 mod pool;
 mod quant;
+#[cfg(test)]
+mod random_tensors;
 mod reduce;
 mod resize;
+mod signature;
 mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -266,12 +266,14 @@ impl Expr {
 }
 
 // Index arithmetic reads naturally (`n * 64 + c * 8 + i`) and folds the trivial
-// cases, so that kernels stay small and readable when printed.
+// cases, so that kernels stay small and readable when printed. Constants fold only
+// when the result is exact; an overflowing fold is left to the kernel (and to the
+// checker and bounds prover, which will reject it).
 impl Add for Expr {
     type Output = Expr;
     fn add(self, rhs: Expr) -> Expr {
         match (self.as_index_const(), rhs.as_index_const()) {
-            (Some(a), Some(b)) => Expr::index(a + b),
+            (Some(a), Some(b)) if a.checked_add(b).is_some() => Expr::index(a + b),
             (Some(0), None) => rhs,
             (None, Some(0)) => self,
             _ => self.binary(BinaryOp::Add, rhs),
@@ -290,7 +292,7 @@ impl Sub for Expr {
     type Output = Expr;
     fn sub(self, rhs: Expr) -> Expr {
         match (self.as_index_const(), rhs.as_index_const()) {
-            (Some(a), Some(b)) => Expr::index(a - b),
+            (Some(a), Some(b)) if a.checked_sub(b).is_some() => Expr::index(a - b),
             (None, Some(0)) => self,
             _ => self.binary(BinaryOp::Sub, rhs),
         }
@@ -308,7 +310,7 @@ impl Mul for Expr {
     type Output = Expr;
     fn mul(self, rhs: Expr) -> Expr {
         match (self.as_index_const(), rhs.as_index_const()) {
-            (Some(a), Some(b)) => Expr::index(a * b),
+            (Some(a), Some(b)) if a.checked_mul(b).is_some() => Expr::index(a * b),
             (Some(0), None) | (None, Some(0)) => Expr::index(0),
             (Some(1), None) => rhs,
             (None, Some(1)) => self,
@@ -335,7 +337,7 @@ impl Div for Expr {
     type Output = Expr;
     fn div(self, rhs: Expr) -> Expr {
         match (self.as_index_const(), rhs.as_index_const()) {
-            (Some(a), Some(b)) if b != 0 => Expr::index(a / b),
+            (Some(a), Some(b)) if a.checked_div(b).is_some() => Expr::index(a / b),
             (None, Some(1)) => self,
             _ => self.binary(BinaryOp::Div, rhs),
         }
@@ -353,7 +355,7 @@ impl Rem for Expr {
     type Output = Expr;
     fn rem(self, rhs: Expr) -> Expr {
         match (self.as_index_const(), rhs.as_index_const()) {
-            (Some(a), Some(b)) if b != 0 => Expr::index(a % b),
+            (Some(a), Some(b)) if a.checked_rem(b).is_some() => Expr::index(a % b),
             _ => self.binary(BinaryOp::Rem, rhs),
         }
     }

@@ -1,0 +1,125 @@
+//! Conv and ConvTranspose lowerings against the reference evaluator on random
+//! geometry (1-D, 2-D, 3-D; groups, strides, dilations, pads, bias).
+
+use nnc_ir::ops::{Conv, ConvTranspose};
+use nnc_ir::{DType, Op, Tensor};
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use super::super::random_tensors::{random_small as random, rng};
+use super::super::testing::check_op;
+
+fn tolerance(dtype: DType) -> (f64, f64) {
+    match dtype {
+        DType::F16 => (1e-2, 2e-2),
+        DType::F32 => (1e-5, 1e-4),
+        _ => (1e-12, 1e-12),
+    }
+}
+
+/// Random geometry for `r` spatial dims: (kernel, strides, dilations, pads).
+fn geometry(rng: &mut StdRng, r: usize) -> (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>) {
+    let kernel: Vec<usize> = (0..r).map(|_| rng.random_range(1..=3)).collect();
+    let strides = (0..r).map(|_| rng.random_range(1..=3)).collect();
+    let dilations = (0..r).map(|_| rng.random_range(1..=2)).collect();
+    let pads = (0..2 * r).map(|_| rng.random_range(0..=2)).collect();
+    (kernel, strides, dilations, pads)
+}
+
+fn check(op: Op, x: &Tensor, w: &Tensor, b: Option<&Tensor>) {
+    let (rtol, atol) = tolerance(x.dtype());
+    check_op(op, &[Some(x), Some(w), b], &[1, 2], 1, rtol, atol);
+}
+
+#[test]
+fn convs_with_random_geometry() {
+    let mut rng = rng(21);
+    for round in 0..60 {
+        let dtype = [DType::F32, DType::F64, DType::F16][round % 3];
+        let r = 1 + round % 3;
+        let (kernel, strides, dilations, pads) = geometry(&mut rng, r);
+        let group = rng.random_range(1..=3);
+        let (cg, mg) = (rng.random_range(1..=3), rng.random_range(1..=3));
+        let n = rng.random_range(1..=2);
+        let mut x_shape = vec![n, group * cg];
+        for d in 0..r {
+            let extent = (kernel[d] - 1) * dilations[d] + 1;
+            let padded_min = extent.saturating_sub(pads[d] + pads[r + d]).max(1);
+            let max = if r == 3 { 5 } else { 9 };
+            x_shape.push(rng.random_range(padded_min..=padded_min.max(max)));
+        }
+        let mut w_shape = vec![group * mg, cg];
+        w_shape.extend(&kernel);
+        let x = random(&mut rng, dtype, &x_shape);
+        let w = random(&mut rng, dtype, &w_shape);
+        let b = random(&mut rng, dtype, &[group * mg]);
+        let op = Op::Conv(Conv {
+            kernel_shape: kernel,
+            strides,
+            pads,
+            dilations,
+            group,
+        });
+        check(op, &x, &w, (round % 2 == 0).then_some(&b));
+    }
+}
+
+#[test]
+fn transposed_convs_with_random_geometry() {
+    let mut rng = rng(22);
+    for round in 0..45 {
+        let dtype = [DType::F32, DType::F64, DType::F16][round % 3];
+        let r = 1 + round % 3;
+        let (kernel, strides, dilations, mut pads) = geometry(&mut rng, r);
+        let output_padding: Vec<usize> = strides
+            .iter()
+            .map(|&s: &usize| rng.random_range(0..s))
+            .collect();
+        let group = rng.random_range(1..=2);
+        let (cg, mg) = (rng.random_range(1..=3), rng.random_range(1..=3));
+        let mut x_shape = vec![1, group * cg];
+        for d in 0..r {
+            let input = rng.random_range(1..=if r == 3 { 3 } else { 5 });
+            let full =
+                strides[d] * (input - 1) + output_padding[d] + (kernel[d] - 1) * dilations[d] + 1;
+            // Keep at least one output pixel.
+            while pads[d] + pads[r + d] >= full {
+                pads[d] = pads[d].saturating_sub(1);
+                pads[r + d] = pads[r + d].saturating_sub(1);
+            }
+            x_shape.push(input);
+        }
+        let mut w_shape = vec![group * cg, mg];
+        w_shape.extend(&kernel);
+        let x = random(&mut rng, dtype, &x_shape);
+        let w = random(&mut rng, dtype, &w_shape);
+        let b = random(&mut rng, dtype, &[group * mg]);
+        let op = Op::ConvTranspose(ConvTranspose {
+            kernel_shape: kernel,
+            strides,
+            pads,
+            dilations,
+            output_padding,
+            group,
+        });
+        check(op, &x, &w, (round % 2 == 1).then_some(&b));
+    }
+}
+
+/// A resnet-sized 3x3 layer (slow in the interpreter).
+#[test]
+#[ignore]
+fn zoo_sized_conv_layer() {
+    let mut rng = rng(23);
+    let x = random(&mut rng, DType::F32, &[1, 64, 56, 56]);
+    let w = random(&mut rng, DType::F32, &[64, 64, 3, 3]);
+    let b = random(&mut rng, DType::F32, &[64]);
+    let op = Op::Conv(Conv {
+        kernel_shape: vec![3, 3],
+        strides: vec![1, 1],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        group: 1,
+    });
+    check(op, &x, &w, Some(&b));
+}

@@ -1,0 +1,192 @@
+//! Scheduling: a graph, its memory plan and its lowered kernels become a
+//! [`Program`] — kernel calls in execution order with every buffer bound to a model
+//! input, output, arena slot or weight.
+//!
+//! The memory plan comes from `nnc_passes::memplan` as plain offsets (backends do
+//! not depend on passes): every value that is neither a graph input, a graph
+//! output nor a constant has an arena offset.
+
+use std::collections::{BTreeMap, HashMap};
+
+use nnc_ir::kernel::{
+    BufferRef, ElemType, Expr, IoSpec, Kernel, KernelBuilder, KernelCall, Program, Ty, Weight,
+};
+use nnc_ir::{Graph, Op, Target, ValueDef, ValueId};
+
+use crate::lower::{LowerError, lower_node};
+
+/// Where the memory plan put the arena values.
+pub struct ArenaLayout<'a> {
+    pub offsets: &'a BTreeMap<ValueId, usize>,
+    pub bytes: usize,
+    pub align: usize,
+}
+
+/// Lowers every node of `graph` and binds its buffers. Fails with every node that
+/// has no lowering, at once.
+pub fn build_program(
+    graph: &Graph,
+    arena: &ArenaLayout,
+    target: &Target,
+    name: &str,
+) -> Result<Program, Vec<LowerError>> {
+    let mut program = Program {
+        name: name.to_string(),
+        inputs: graph.inputs().iter().map(|&v| io_spec(graph, v)).collect(),
+        outputs: graph.outputs().iter().map(|&v| io_spec(graph, v)).collect(),
+        arena_bytes: arena.bytes,
+        arena_align: arena.align,
+        weights: Vec::new(),
+        kernels: Vec::new(),
+        calls: Vec::new(),
+    };
+    let mut binder = Binder::new(graph, arena);
+    let mut kernels = KernelTable::default();
+    let mut errors = Vec::new();
+    for (_, node) in graph.nodes() {
+        let kernel = match lower_node(graph, node, target) {
+            Ok(k) => k,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let args: Vec<BufferRef> = node
+            .inputs
+            .iter()
+            .flatten()
+            .chain(&node.outputs)
+            .map(|&v| binder.bind(v))
+            .collect();
+        // A copy onto itself (a Reshape or Identity the planner ran in place) is
+        // nothing to do.
+        let is_copy = matches!(node.op, Op::Reshape(_) | Op::Identity);
+        if is_copy && args.len() == 2 && args[0] == args[1] {
+            continue;
+        }
+        program.calls.push(KernelCall {
+            kernel: kernels.intern(kernel),
+            args,
+            nodes: vec![node.name.clone()],
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // Outputs not written by a node (a constant, an input, or a value listed twice
+    // as an output) are copied into place at the end.
+    for (k, &out) in graph.outputs().iter().enumerate() {
+        let source = binder.bind(out);
+        if source != BufferRef::Output(k) {
+            let spec = &program.outputs[k];
+            let kernel = copy_kernel(spec);
+            program.calls.push(KernelCall {
+                kernel: kernels.intern(kernel),
+                args: vec![source, BufferRef::Output(k)],
+                nodes: vec![format!("output {}", spec.name)],
+            });
+        }
+    }
+    program.weights = binder.weights;
+    program.kernels = kernels.kernels;
+    Ok(program)
+}
+
+fn io_spec(graph: &Graph, v: ValueId) -> IoSpec {
+    let value = graph.value(v);
+    IoSpec {
+        name: value.name.clone(),
+        dtype: value.ty.dtype,
+        shape: value.ty.shape.clone(),
+    }
+}
+
+/// Decides the buffer of every value, collecting the weights on first use.
+struct Binder<'a> {
+    graph: &'a Graph,
+    arena: &'a ArenaLayout<'a>,
+    /// The first output index of each value that is a graph output.
+    output_index: HashMap<ValueId, usize>,
+    weight_index: HashMap<ValueId, usize>,
+    weights: Vec<Weight>,
+}
+
+impl<'a> Binder<'a> {
+    fn new(graph: &'a Graph, arena: &'a ArenaLayout<'a>) -> Self {
+        let mut output_index = HashMap::new();
+        for (k, &v) in graph.outputs().iter().enumerate() {
+            output_index.entry(v).or_insert(k);
+        }
+        Binder {
+            graph,
+            arena,
+            output_index,
+            weight_index: HashMap::new(),
+            weights: Vec::new(),
+        }
+    }
+
+    fn bind(&mut self, v: ValueId) -> BufferRef {
+        let value = self.graph.value(v);
+        match &value.def {
+            ValueDef::Input(k) => BufferRef::Input(*k),
+            ValueDef::Const(tensor) => {
+                let next = self.weights.len();
+                let k = *self.weight_index.entry(v).or_insert(next);
+                if k == next {
+                    self.weights.push(Weight {
+                        name: value.name.clone(),
+                        tensor: tensor.clone(),
+                    });
+                }
+                BufferRef::Weight(k)
+            }
+            ValueDef::Node(..) => match self.output_index.get(&v) {
+                Some(&k) => BufferRef::Output(k),
+                None => BufferRef::Arena {
+                    // The planner gives every intermediate value an offset; a
+                    // missing one is a bug in the planner, not in the model.
+                    offset: *self.arena.offsets.get(&v).unwrap_or_else(|| {
+                        panic!("memory plan has no offset for value '{}'", value.name)
+                    }),
+                },
+            },
+        }
+    }
+}
+
+/// Distinct kernels: nodes with the same computation on the same shapes share one.
+#[derive(Default)]
+struct KernelTable {
+    kernels: Vec<Kernel>,
+    /// Kernel text without its name -> index.
+    index: HashMap<String, usize>,
+}
+
+impl KernelTable {
+    fn intern(&mut self, kernel: Kernel) -> usize {
+        let key = {
+            let mut unnamed = kernel.clone();
+            unnamed.name.clear();
+            unnamed.to_string()
+        };
+        if let Some(&k) = self.index.get(&key) {
+            return k;
+        }
+        self.kernels.push(kernel);
+        self.index.insert(key, self.kernels.len() - 1);
+        self.kernels.len() - 1
+    }
+}
+
+/// `dst = src` for a tensor of `spec`'s type, as raw bytes.
+fn copy_kernel(spec: &IoSpec) -> Kernel {
+    let bytes = spec.bytes();
+    let mut k = KernelBuilder::new(format!("copy_{bytes}b"));
+    let src = k.buffer("src", ElemType::U8, bytes, false);
+    let dst = k.buffer("dst", ElemType::U8, bytes, true);
+    k.for_range("i", 0, bytes as i64, 1, |k, i| {
+        k.store(dst, i.clone(), Expr::load(src, i, Ty::scalar(ElemType::U8)));
+    });
+    k.finish()
+}

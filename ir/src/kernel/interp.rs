@@ -1,1 +1,0 @@
-//! Interpreter (being written).
