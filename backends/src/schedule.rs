@@ -66,6 +66,7 @@ pub fn build_program(
         }
         program.calls.push(KernelCall {
             kernel: kernels.intern(kernel),
+            kind: node.op.name().to_string(),
             args,
             nodes: vec![node.name.clone()],
         });
@@ -82,6 +83,7 @@ pub fn build_program(
             let kernel = copy_kernel(spec);
             program.calls.push(KernelCall {
                 kernel: kernels.intern(kernel),
+                kind: "copy".into(),
                 args: vec![source, BufferRef::Output(k)],
                 nodes: vec![format!("output {}", spec.name)],
             });

@@ -4,13 +4,18 @@
 //!
 //! - [`canonicalize`]: constant folding (through `ir::eval`), shape-computation
 //!   folding, removal of identities and no-ops, dead-code elimination.
+//! - [`sink_constants`]: nodes fed only by constants (e.g. Dequantize of int8
+//!   weights) moved to just before their first consumer, so their outputs are not
+//!   live for the whole run.
 //! - [`memplan`]: static arena offsets for intermediate tensors, in place where
 //!   legal (a plan over a graph, not a graph transformation).
 
 pub mod canonicalize;
 pub mod memplan;
 pub mod pipeline;
+pub mod sink_constants;
 
 pub use canonicalize::canonicalize;
 pub use memplan::{ArenaPlan, PlanOptions, plan_memory};
 pub use pipeline::{Pass, PassReport, run_pipeline};
+pub use sink_constants::sink_constants;

@@ -12,10 +12,16 @@ pub struct Pass {
 }
 
 /// The passes nnc runs, in order.
-pub const PASSES: &[Pass] = &[Pass {
-    name: "canonicalize",
-    run: crate::canonicalize,
-}];
+pub const PASSES: &[Pass] = &[
+    Pass {
+        name: "canonicalize",
+        run: crate::canonicalize,
+    },
+    Pass {
+        name: "sink-constants",
+        run: crate::sink_constants,
+    },
+];
 
 /// What one pass did: its time and the node counts around it.
 #[derive(Clone, Debug)]

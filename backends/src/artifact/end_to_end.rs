@@ -44,6 +44,7 @@ fn scaled_relu() -> Program {
         calls: vec![
             KernelCall {
                 kernel: 0,
+                kind: "Mul".into(),
                 args: vec![
                     BufferRef::Input(0),
                     BufferRef::Weight(0),
@@ -53,6 +54,7 @@ fn scaled_relu() -> Program {
             },
             KernelCall {
                 kernel: 1,
+                kind: "Relu".into(),
                 args: vec![BufferRef::Arena { offset: 0 }, BufferRef::Output(0)],
                 nodes: vec!["relu".into()],
             },

@@ -151,10 +151,7 @@ impl Manifest {
                 .calls
                 .iter()
                 .map(|call| KernelEntry {
-                    kind: program
-                        .kernels
-                        .get(call.kernel)
-                        .map_or_else(|| format!("kernel#{}", call.kernel), |k| k.name.clone()),
+                    kind: call.kind.clone(),
                     nodes: call.nodes.clone(),
                 })
                 .collect(),
@@ -213,11 +210,13 @@ mod tests {
         p.calls = vec![
             KernelCall {
                 kernel: 0,
+                kind: "conv2d_relu".into(),
                 args: vec![BufferRef::Input(0), BufferRef::Arena { offset: 0 }],
                 nodes: vec!["conv1".into(), "relu1".into()],
             },
             KernelCall {
                 kernel: 1,
+                kind: "gemm".into(),
                 args: vec![BufferRef::Arena { offset: 0 }, BufferRef::Output(0)],
                 nodes: vec!["fc".into()],
             },

@@ -22,6 +22,8 @@ pub enum BufferRef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelCall {
     pub kernel: usize,
+    /// What the call computes, for reports: the op (e.g. `Conv`), or `copy`.
+    pub kind: String,
     pub args: Vec<BufferRef>,
     /// The graph nodes this call computes (names), for reports.
     pub nodes: Vec<String>,

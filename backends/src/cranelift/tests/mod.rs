@@ -299,6 +299,7 @@ fn io(name: &str, dtype: DType, shape: &[usize]) -> IoSpec {
 fn call(kernel: usize, args: &[BufferRef]) -> KernelCall {
     KernelCall {
         kernel,
+        kind: "test".into(),
         args: args.to_vec(),
         nodes: vec![],
     }
