@@ -69,10 +69,8 @@ fn place(
         return;
     }
     for operand in graph.node(id).inputs.iter().flatten() {
-        if let Some(&p) = producer.get(operand) {
-            if deferred.contains(&p) {
-                place(graph, p, deferred, producer, placed, order);
-            }
+        if let Some(&p) = producer.get(operand).filter(|p| deferred.contains(p)) {
+            place(graph, p, deferred, producer, placed, order);
         }
     }
     placed.insert(id);
@@ -201,7 +199,7 @@ mod tests {
         assert_eq!(order, ["dq0", "mul0", "relu0", "dq1", "mul1", "relu1"]);
         let x = Tensor::from_vec(vec![4], vec![1.0f32, -1.0, 2.0, 0.5]).unwrap();
         assert_eq!(
-            eval::run(&g, &[x.clone()]).unwrap(),
+            eval::run(&g, std::slice::from_ref(&x)).unwrap(),
             eval::run(&sunk, &[x]).unwrap()
         );
     }
