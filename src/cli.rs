@@ -80,6 +80,26 @@ pub enum Command {
         #[command(flatten)]
         compile: CompileArgs,
     },
+    /// Build a model natively and time it: latency percentiles, GFLOP/s, sizes.
+    Bench {
+        model: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Timed runs (after the warm-up).
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// Untimed runs first, in the same process.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Run the model on this CPU only (`taskset -c CPU`).
+        #[arg(long, value_name = "CPU")]
+        pin: Option<usize>,
+        /// Machine-readable output (one JSON object).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        compile: CompileArgs,
+    },
 }
 
 /// Options of the compilation pipeline shared by every command.

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod build;
 pub use build::resolve_target;
 mod inspect;
@@ -42,6 +43,23 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             &target,
             &compile,
         ),
+        Command::Bench {
+            model,
+            target,
+            runs,
+            warmup,
+            pin,
+            json,
+            compile,
+        } => {
+            let options = bench::BenchOptions {
+                runs,
+                warmup,
+                pin,
+                json,
+            };
+            bench::bench(&model, &target, &options, &compile)
+        }
         Command::Test {
             cases,
             engine,
