@@ -1,7 +1,10 @@
 //! Lowering of Conv and ConvTranspose (any number of spatial dims, groups,
 //! strides, dilations, explicit pads, optional bias) as direct convolutions.
 //!
-//! Conv, f32 and f64: each output row (the last spatial dim) is set to the bias,
+//! Conv, f32, unit stride along the last spatial dim (most layers, pointwise
+//! ones included): the GEMM microkernel, see `tiled`.
+//!
+//! Other Conv, f32 and f64: each output row (the last spatial dim) is set to the bias,
 //! then every (input channel, kernel position) adds `w * x[row]` to it. The last
 //! kernel dim is unrolled, so the output columns whose input lies inside the
 //! image are a range known at compile time: no padding test in the inner loop,
@@ -15,6 +18,7 @@
 
 #[cfg(test)]
 mod tests;
+mod tiled;
 
 use nnc_ir::Op;
 use nnc_ir::kernel::{
@@ -22,6 +26,7 @@ use nnc_ir::kernel::{
 };
 
 use super::element_io::{compute_elem, constant, load_value, store_value};
+use super::gemm;
 use super::signature::{Operand, Signature, kernel_name};
 use super::{LowerCtx, LowerError};
 
@@ -54,7 +59,11 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 lanes: ctx.target.lanes(x.elem().size()),
             };
             conv.check(ctx)?;
-            if matches!(x.elem(), ElemType::F32 | ElemType::F64) {
+            if conv.is_pointwise() {
+                conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));
+            } else if let Some(interior) = conv.tiled_interior() {
+                conv.emit_tiled(&mut k, gemm::Tile::for_target(ctx.target), interior);
+            } else if matches!(x.elem(), ElemType::F32 | ElemType::F64) {
                 conv.emit_rows(&mut k);
             } else {
                 conv.emit_scalar(&mut k);

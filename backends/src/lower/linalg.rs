@@ -1,18 +1,22 @@
 //! Lowering of matrix products: MatMul (numpy batching and broadcasting, 1-D
 //! operands promoted) and Gemm (transposes, alpha, beta, C broadcast).
 //!
-//! Both are one shape of loop nest, written to be replaced by register-blocked
-//! microkernels later: per output row, a vector of output columns accumulates in
-//! a local (`acc = fma(splat(a[i, p]), b[p, j..j+L], acc)` over `p`), then a
-//! scalar tail. Gemm with `trans_b` (the usual fully-connected layer) instead
-//! takes dot products along the contiguous `K`. Floats accumulate in their
-//! compute type (f16 in f32); integers wrap as the reference does, scalar.
+//! f32 products with B's rows contiguous (MatMul, Gemm without `trans_b`) use the
+//! register-blocked microkernel of `lower::gemm`, Gemm's alpha and C applied as
+//! the tiles are stored; a MatMul whose B is shared by every batch entry is one
+//! product over all rows. Other element types: per output row, a vector of
+//! output columns accumulates in a local (`acc = fma(splat(a[i, p]), b[p,
+//! j..j+L], acc)` over `p`), then a scalar tail. Gemm with `trans_b` (the usual
+//! fully-connected layer, a matrix-vector product at batch 1) takes dot products
+//! along the contiguous `K`. Floats accumulate in their compute type (f16 in
+//! f32); integers wrap as the reference does, scalar.
 
 use nnc_ir::Op;
 use nnc_ir::kernel::{BinaryOp, ElemType, Expr, Kernel, KernelBuilder, ReduceOp, Ty};
 use nnc_ir::ops::Gemm;
 
 use super::element_io::{compute_elem, constant, load_value, store_value};
+use super::gemm;
 use super::signature::{Operand, Signature, kernel_name};
 use super::{LowerCtx, LowerError};
 
@@ -252,6 +256,10 @@ fn matmul(
         y: y_strides,
         dims,
     };
+    if a.elem() == ElemType::F32 {
+        microkernel_matmul(ctx, kb, (a, b, y), &batch, a_batch, (m, kk, n), lanes);
+        return Ok(());
+    }
     let product = Product {
         a,
         b,
@@ -281,6 +289,47 @@ fn matmul(
         },
     );
     Ok(())
+}
+
+/// f32 MatMul through the GEMM microkernel, one product per batch entry — or a
+/// single product over all rows when B is shared by every batch entry and A is
+/// not broadcast (a linear layer applied to a sequence).
+fn microkernel_matmul(
+    ctx: &LowerCtx,
+    kb: &mut KernelBuilder,
+    (a, b, y): (&Operand, &Operand, &Operand),
+    batch: &Batch,
+    a_batch: &[usize],
+    (m, kk, n): (usize, usize, usize),
+    lanes: u8,
+) {
+    let tile = gemm::Tile::for_target(ctx.target);
+    let identity: gemm::Epilogue = &|_, acc, _, _, _| acc;
+    let product = |rows: usize, ao: Expr, bo: Expr, yo: Expr| gemm::Product {
+        m: rows,
+        n,
+        reduction: gemm::Reduction::Dense(kk),
+        a: gemm::Matrix::row_major(a.buf, ao, kk),
+        b: gemm::Matrix::row_major(b.buf, bo, n),
+        y: gemm::Matrix::row_major(y.buf, yo, n),
+        epilogue: identity,
+    };
+    let shared_b = batch.b.iter().all(|&s| s == 0);
+    if shared_b && a_batch == batch.dims.as_slice() {
+        let rows = m * batch.dims.iter().product::<usize>();
+        let p = product(rows, Expr::index(0), Expr::index(0), Expr::index(0));
+        gemm::emit(kb, &p, tile, lanes);
+        return;
+    }
+    emit_batches(
+        kb,
+        batch,
+        0,
+        Expr::index(0),
+        Expr::index(0),
+        Expr::index(0),
+        &|kb, ao, bo, yo| gemm::emit(kb, &product(m, ao, bo, yo), tile, lanes),
+    );
 }
 
 /// Loops over the batch dims from `d`, carrying the matrix offsets of A, B, Y.
@@ -388,7 +437,28 @@ fn gemm(
         k: kk,
         n,
     };
-    if g.trans_b && !g.trans_a {
+    if elem == ElemType::F32 && !g.trans_b {
+        let a_matrix = if g.trans_a {
+            gemm::Matrix {
+                buf: a.buf,
+                offset: Expr::index(0),
+                row: 1,
+                col: m as i64,
+            }
+        } else {
+            gemm::Matrix::row_major(a.buf, Expr::index(0), kk)
+        };
+        let tiled = gemm::Product {
+            m,
+            n,
+            reduction: gemm::Reduction::Dense(kk),
+            a: a_matrix,
+            b: gemm::Matrix::row_major(b.buf, Expr::index(0), n),
+            y: gemm::Matrix::row_major(y.buf, Expr::index(0), n),
+            epilogue: &epilogue,
+        };
+        gemm::emit(kb, &tiled, gemm::Tile::for_target(ctx.target), lanes);
+    } else if g.trans_b && !g.trans_a {
         product.emit_by_dots(kb, &layout, lanes, &epilogue);
     } else {
         product.emit_by_columns(kb, &layout, lanes, &epilogue);

@@ -19,6 +19,7 @@ mod conv;
 mod copy_nest;
 mod element_io;
 mod elementwise;
+mod gemm;
 mod linalg;
 mod math;
 mod movement;

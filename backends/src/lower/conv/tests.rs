@@ -123,3 +123,64 @@ fn zoo_sized_conv_layer() {
     });
     check(op, &x, &w, Some(&b));
 }
+
+/// 3x3 and 5x1 layers with padding and dilation: the tiled interior, both border
+/// strips and every edge tile of the microkernel.
+#[test]
+fn tiled_convs_with_borders() {
+    let mut rng = rng(24);
+    // (X shape, W shape, pads, dilations, group)
+    type Case = (
+        &'static [usize],
+        &'static [usize],
+        Vec<usize>,
+        Vec<usize>,
+        usize,
+    );
+    let cases: [Case; 5] = [
+        (
+            &[1, 5, 9, 19],
+            &[10, 5, 3, 3],
+            vec![1, 1, 1, 1],
+            vec![1, 1],
+            1,
+        ),
+        (
+            &[2, 4, 6, 23],
+            &[6, 2, 3, 3],
+            vec![0, 2, 1, 2],
+            vec![1, 2],
+            2,
+        ),
+        (
+            &[1, 3, 7, 8],
+            &[5, 3, 5, 1],
+            vec![2, 0, 2, 0],
+            vec![1, 1],
+            1,
+        ),
+        (&[1, 2, 30], &[9, 2, 4], vec![3, 0], vec![1], 1),
+        (
+            &[1, 6, 5, 13],
+            &[6, 1, 3, 3],
+            vec![1, 1, 1, 1],
+            vec![1, 1],
+            6,
+        ),
+    ];
+    for (x_shape, w_shape, pads, dilations, group) in cases {
+        let x = random(&mut rng, DType::F32, x_shape);
+        let w = random(&mut rng, DType::F32, w_shape);
+        let b = random(&mut rng, DType::F32, &[w_shape[0]]);
+        let r = x_shape.len() - 2;
+        let op = Op::Conv(Conv {
+            kernel_shape: w_shape[2..].to_vec(),
+            strides: vec![1; r],
+            pads,
+            dilations,
+            group,
+        });
+        check(op.clone(), &x, &w, Some(&b));
+        check(op, &x, &w, None);
+    }
+}

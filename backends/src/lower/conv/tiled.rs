@@ -1,0 +1,206 @@
+//! f32 convolutions through the GEMM microkernel (`lower::gemm`).
+//!
+//! A pointwise (1x1, unit stride, no padding) convolution is one matrix product
+//! per image and group: `Y[m, hw] = W[m, c] * X[c, hw]`.
+//!
+//! Any other with unit stride along the last spatial dim is a product per image,
+//! group and output row: `Y[m, ow] = sum over taps (c, k...) of W[m, c, k...] *
+//! X[c, ih..., ow + kw * dilation - pad]`. A is the weight (its rows are
+//! contiguous over the taps), B's rows are input rows shifted by the tap, so a
+//! tile of output channels x output columns accumulates in registers over every
+//! tap. Outer spatial rows outside the image skip the tap (`if 0 <= ih < H`).
+//! The interior columns, whose every tap reads inside the image, form one
+//! product; each border column is a one-column product over the taps that stay
+//! inside. Output channels are processed in blocks whose weights fit the L2
+//! cache, with every output row inside the block.
+
+use nnc_ir::kernel::{BinaryOp, ElemType, Expr, KernelBuilder, Ty};
+
+use super::super::gemm::{self, A_BLOCK_BYTES};
+use super::{Convolution, WindowDim, nest, strides, walk_window};
+
+impl Convolution<'_> {
+    /// An f32 1x1 convolution with unit strides and no padding: per image and
+    /// group, the matrix product `Y[m, hw] = W[m, c] * X[c, hw]`.
+    pub(super) fn is_pointwise(&self) -> bool {
+        let spatial = |shape: &[usize]| shape[2..].to_vec();
+        self.x.elem() == ElemType::F32
+            && self.geo.kernel.iter().all(|&k| k == 1)
+            && self.geo.strides.iter().all(|&s| s == 1)
+            && self.geo.pads.iter().all(|&p| p == 0)
+            && spatial(self.x.shape()) == spatial(self.y.shape())
+    }
+
+    /// Pointwise convolution through the GEMM microkernel, the bias added as
+    /// the tiles are stored.
+    pub(super) fn emit_pointwise(&self, k: &mut KernelBuilder, tile: gemm::Tile) {
+        let (xshape, yshape) = (self.x.shape(), self.y.shape());
+        let (c, m) = (xshape[1], yshape[1]);
+        let (cg, mg) = (c / self.group, m / self.group);
+        let pixels: usize = xshape[2..].iter().product();
+        let bias = self.bias;
+        k.for_range("n", 0, xshape[0] as i64, 1, |k, image| {
+            k.for_range("g", 0, self.group as i64, 1, |k, g| {
+                let first = g.clone() * mg as i64;
+                let epilogue = |k: &mut KernelBuilder, acc: Expr, i: Expr, _j, lanes| match bias {
+                    Some(b) => {
+                        let bv = Expr::load(b, first.clone() + i, Ty::F32);
+                        let bv = k.let_var("bias", Ty::F32, bv);
+                        acc.binary(BinaryOp::Add, Expr::var(bv).splat(lanes))
+                    }
+                    None => acc,
+                };
+                let x_offset =
+                    image.clone() * (c * pixels) as i64 + g.clone() * (cg * pixels) as i64;
+                let y_offset = image.clone() * (m * pixels) as i64 + first.clone() * pixels as i64;
+                let product = gemm::Product {
+                    m: mg,
+                    n: pixels,
+                    reduction: gemm::Reduction::Dense(cg),
+                    a: gemm::Matrix::row_major(self.w.buf, first.clone() * cg as i64, cg),
+                    b: gemm::Matrix::row_major(self.x.buf, x_offset, pixels),
+                    y: gemm::Matrix::row_major(self.y.buf, y_offset, pixels),
+                    epilogue: &epilogue,
+                };
+                gemm::emit(k, &product, tile, self.lanes);
+            });
+        });
+    }
+
+    /// The output columns `[lo, hi)` whose every tap reads inside the image,
+    /// when the tiled form applies (f32, unit stride along the last dim) and
+    /// that range is not empty.
+    pub(super) fn tiled_interior(&self) -> Option<(i64, i64)> {
+        let last = self.rank().checked_sub(1)?;
+        if self.x.elem() != ElemType::F32 || self.geo.strides[last] != 1 {
+            return None;
+        }
+        let in_w = self.x.shape()[2 + last] as i64;
+        let out_w = self.y.shape()[2 + last] as i64;
+        let (dil, pad) = (self.geo.dilations[last], self.geo.pads[last]);
+        let reach = (self.geo.kernel[last] as i64 - 1) * dil;
+        let (lo, hi) = (pad.min(out_w), (in_w + pad - reach).min(out_w));
+        (lo < hi).then_some((lo, hi))
+    }
+
+    /// The interior columns tiled, then each border column as a one-column
+    /// product over the taps that stay inside the image.
+    pub(super) fn emit_tiled(&self, k: &mut KernelBuilder, tile: gemm::Tile, (lo, hi): (i64, i64)) {
+        let last = self.rank() - 1;
+        let (xshape, yshape) = (self.x.shape(), self.y.shape());
+        let (c, m) = (xshape[1], yshape[1]);
+        let (cg, mg) = (c / self.group, m / self.group);
+        let (xs, ys, ws) = (strides(xshape), strides(yshape), strides(self.w.shape()));
+        let out_w = yshape[2 + last] as i64;
+        let (dil, pad) = (self.geo.dilations[last], self.geo.pads[last]);
+        let kernel_w = self.geo.kernel[last] as i64;
+        let bias = self.bias;
+        let in_w = xshape[2 + last] as i64;
+        // The interior, then each border column alone (its taps known statically).
+        let segments: Vec<(i64, i64)> = std::iter::once((lo, hi))
+            .chain((0..lo).chain(hi..out_w).map(|ow| (ow, ow + 1)))
+            .collect();
+        // Output channels per block: their weights stay in L2 while every output
+        // row passes by.
+        let chunk = (A_BLOCK_BYTES / (4 * ws[0].max(1) as usize)) / tile.rows * tile.rows;
+        let chunk = chunk.max(tile.rows).min(mg.max(1));
+        k.for_range("n", 0, xshape[0] as i64, 1, |k, image| {
+            k.for_range("g", 0, self.group as i64, 1, |k, g| {
+                let rows_block = |k: &mut KernelBuilder, m0: Expr, rows: usize| {
+                    let first = g.clone() * mg as i64 + m0;
+                    nest(k, &yshape[2..2 + last], &mut Vec::new(), &mut |k, outer| {
+                        let y_row = (0..last)
+                            .fold(image.clone() * ys[0] + first.clone() * ys[1], |acc, d| {
+                                acc + outer[d].clone() * ys[2 + d]
+                            });
+                        let x_chans = image.clone() * xs[0] + g.clone() * (cg as i64 * xs[1]);
+                        let dims: Vec<WindowDim> = (0..last)
+                            .map(|d| WindowDim {
+                                out: outer[d].clone(),
+                                stride: self.geo.strides[d],
+                                dilation: self.geo.dilations[d],
+                                pad: self.geo.pads[d],
+                                input: xshape[2 + d],
+                                kernel: self.geo.kernel[d],
+                                x_stride: xs[2 + d],
+                                w_stride: ws[2 + d],
+                            })
+                            .collect();
+                        for &(c0, c1) in &segments {
+                            // The taps every column of the segment reads inside the image.
+                            let taps: Vec<i64> = (0..kernel_w)
+                                .filter(|&kw| {
+                                    c0 + kw * dil - pad >= 0 && c1 - 1 + kw * dil - pad < in_w
+                                })
+                                .collect();
+                            // A contiguous range (each bound is monotone in the tap).
+                            let (t0, t1) = match (taps.first(), taps.last()) {
+                                (Some(&a), Some(&b)) => (a, b + 1),
+                                _ => (0, 0),
+                            };
+                            let walk = |k: &mut KernelBuilder,
+                                step: &mut dyn FnMut(&mut KernelBuilder, Expr, Expr)| {
+                        k.for_range("c", 0, cg as i64, 1, |k, ic| {
+                            let (x_chan, w_chan) = (ic.clone() * xs[1], ic * ws[1]);
+                            walk_window(k, &dims, x_chan, w_chan, &mut |k, x_row, w_row| {
+                                let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x_row));
+                                let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w_row));
+                                // A loop, not unrolled: Cranelift issues every load of an
+                                // unrolled body first, and the tile would spill.
+                                k.for_range("kw", t0, t1, 1, |k, kw| {
+                                    step(k, w_row.clone() + kw.clone(), x_row.clone() + kw * dil);
+                                });
+                            });
+                        });
+                    };
+                            let epilogue =
+                                |k: &mut KernelBuilder, acc: Expr, i: Expr, _j, lanes| match bias {
+                                    Some(b) => {
+                                        let bv = Expr::load(b, first.clone() + i, Ty::F32);
+                                        let bv = k.let_var("bias", Ty::F32, bv);
+                                        acc.binary(BinaryOp::Add, Expr::var(bv).splat(lanes))
+                                    }
+                                    None => acc,
+                                };
+                            let product = gemm::Product {
+                                m: rows,
+                                n: (c1 - c0) as usize,
+                                reduction: gemm::Reduction::Walk(&walk),
+                                a: gemm::Matrix::row_major(
+                                    self.w.buf,
+                                    first.clone() * ws[0],
+                                    ws[0] as usize,
+                                ),
+                                b: gemm::Matrix {
+                                    buf: self.x.buf,
+                                    offset: x_chans.clone() + (c0 - pad),
+                                    row: 0,
+                                    col: 1,
+                                },
+                                y: gemm::Matrix {
+                                    buf: self.y.buf,
+                                    offset: y_row.clone() + c0,
+                                    row: ys[1],
+                                    col: 1,
+                                },
+                                epilogue: &epilogue,
+                            };
+                            gemm::emit(k, &product, tile, self.lanes);
+                        }
+                    });
+                };
+                let chunked = mg - mg % chunk;
+                if chunked > chunk {
+                    k.for_range("mc", 0, chunked as i64, chunk as i64, |k, m0| {
+                        rows_block(k, m0, chunk)
+                    });
+                } else if chunked > 0 {
+                    rows_block(k, Expr::index(0), chunked);
+                }
+                if mg > chunked {
+                    rows_block(k, Expr::index(chunked as i64), mg - chunked);
+                }
+            });
+        });
+    }
+}

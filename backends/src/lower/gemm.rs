@@ -1,0 +1,375 @@
+//! The f32 GEMM microkernel generator shared by MatMul, Gemm and pointwise Conv:
+//! `Y[i, j] = epilogue(sum_p A[i, p] * B[p, j])` with B's and Y's rows contiguous.
+//!
+//! The output is cut into tiles of `rows` x `vectors` vectors of accumulators held
+//! in local variables (registers, once Cranelift has built SSA from them). Per
+//! step `p` of the reduction a tile loads `vectors` vectors of B's row `p`, and per
+//! row splats `A[i, p]` and multiply-adds it into that row's accumulators: the
+//! loaded values are each used `rows` or `vectors` times, so the loop does about
+//! one load per FMA instead of two. The loop body stays small (one `p`, not
+//! unrolled): Cranelift keeps loads in program order, so a long unrolled body
+//! makes every load live at once and spills.
+//!
+//! Bounds are static, so the output is covered by separate loop nests: the full
+//! tiles, then a narrower column of whole vectors, then up to `lanes - 1` scalar
+//! columns; each of those with full-height tiles and then one shorter tile for the
+//! remaining rows. Rows come in blocks whose part of A fits the L2 cache
+//! ([`A_BLOCK_BYTES`]); inside a block the column panels are the outer loop, so a
+//! panel of B (K x tile width) stays in L1 while the tiles walk down the block.
+//!
+//! Tile shapes come from the target's vector registers. A step keeps `rows * vectors`
+//! accumulators, `vectors` B vectors and `rows` A values live (Cranelift issues all
+//! the loads of a step before its FMAs), so with 32 registers (aarch64, riscv64)
+//! the tile is 4 x 5 (20 accumulators + 9 = 29; 8 x 3 would need 35 and spills),
+//! compiled on aarch64 to by-element `fmla v.4s, v.4s, v.s[0]` with no stack
+//! traffic. With 16 (x86_64, where an FMA also costs a register copy because its
+//! destination is tied to a multiplicand) the tile is 4 x 2.
+
+use nnc_ir::Target;
+use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty};
+
+/// Accumulator tile: `rows` output rows by `vectors` vectors of columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Tile {
+    pub rows: usize,
+    pub vectors: usize,
+}
+
+impl Tile {
+    /// The largest tile whose accumulators, B vectors and A values stay in
+    /// registers (checked in the disassembly: no stack traffic in the loop).
+    pub fn for_target(target: &Target) -> Tile {
+        if target.vector_registers >= 32 {
+            Tile {
+                rows: 4,
+                vectors: 5,
+            }
+        } else {
+            Tile {
+                rows: 4,
+                vectors: 2,
+            }
+        }
+    }
+}
+
+/// A strided matrix in a buffer: element `(r, c)` is at `offset + r * row + c * col`.
+#[derive(Clone, Debug)]
+pub(super) struct Matrix {
+    pub buf: BufId,
+    pub offset: Expr,
+    pub row: i64,
+    pub col: i64,
+}
+
+impl Matrix {
+    /// A row-major matrix with `cols` columns from `offset`.
+    pub fn row_major(buf: BufId, offset: Expr, cols: usize) -> Matrix {
+        Matrix {
+            buf,
+            offset,
+            row: cols as i64,
+            col: 1,
+        }
+    }
+
+    fn at(&self, r: Expr, c: Expr) -> Expr {
+        self.offset.clone() + r * self.row + c * self.col
+    }
+}
+
+/// What happens to a tile's accumulated vector before it is stored: `(k, acc, i,
+/// j, lanes) -> value` for rows `i`, columns `j..j + lanes`.
+pub(super) type Epilogue<'a> = &'a dyn Fn(&mut KernelBuilder, Expr, Expr, Expr, u8) -> Expr;
+
+/// One f32 product `Y[M, N] = A[M, K] * B[K, N]`; B and Y have unit column
+/// stride (A may be strided either way: a transposed A is fine).
+pub(super) struct Product<'a> {
+    pub m: usize,
+    pub n: usize,
+    pub reduction: Reduction<'a>,
+    pub a: Matrix,
+    pub b: Matrix,
+    pub y: Matrix,
+    pub epilogue: Epilogue<'a>,
+}
+
+/// A convolution's walk over its taps: calls `step(k, a_offset, b_offset)` once
+/// per reduction step, offsets relative to A's `(i, 0)` and B's `(0, j)`.
+pub(super) type Walk<'a> =
+    &'a dyn Fn(&mut KernelBuilder, &mut dyn FnMut(&mut KernelBuilder, Expr, Expr));
+
+/// The steps of the reduction.
+pub(super) enum Reduction<'a> {
+    /// `k` steps: A's column `p` and B's row `p`.
+    Dense(usize),
+    /// Steps a walk generates (the rows of B need not be evenly spaced).
+    Walk(Walk<'a>),
+}
+
+/// Emits the tiled loop nests computing `p` with `lanes`-wide vectors.
+pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
+    debug_assert!(p.b.col == 1 && p.y.col == 1, "B and Y rows are contiguous");
+    let chunk = chunk_rows(p, tile);
+    let chunked = p.m - p.m % chunk;
+    if chunked > chunk {
+        kb.for_range("ic", 0, chunked as i64, chunk as i64, |kb, i0| {
+            emit_rows(kb, p, tile, lanes, i0, chunk);
+        });
+    } else if chunked > 0 {
+        emit_rows(kb, p, tile, lanes, Expr::index(0), chunked);
+    }
+    if p.m > chunked {
+        emit_rows(
+            kb,
+            p,
+            tile,
+            lanes,
+            Expr::index(chunked as i64),
+            p.m - chunked,
+        );
+    }
+}
+
+/// Bytes of A a block of rows may take, so that it stays in the L2 cache while
+/// every column panel of B passes by.
+pub(super) const A_BLOCK_BYTES: usize = 256 * 1024;
+
+/// Rows of A per block (a multiple of the tile's rows): all of them when A fits
+/// the budget.
+fn chunk_rows(p: &Product, tile: Tile) -> usize {
+    let k = match p.reduction {
+        Reduction::Dense(k) => k,
+        Reduction::Walk(_) => return p.m.max(1),
+    };
+    let rows = (A_BLOCK_BYTES / (4 * k.max(1))) / tile.rows * tile.rows;
+    rows.max(tile.rows).min(p.m.max(1))
+}
+
+/// Rows `i0..i0 + rows` of the output: column panels outside (a panel of B stays
+/// in L1 while the tiles walk down the rows), full-height tiles, one short tile.
+fn emit_rows(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8, i0: Expr, rows: usize) {
+    let (m, n, l) = (rows as i64, p.n as i64, lanes as i64);
+    let width = tile.vectors as i64 * l;
+    let n_tiles = n - n % width;
+    let n_vectors = n - n % l;
+    // (start, end, vectors per tile, lanes per vector) of each column region.
+    let columns = [
+        (0, n_tiles, tile.vectors, lanes),
+        (
+            n_tiles,
+            n_vectors,
+            ((n_vectors - n_tiles) / l) as usize,
+            lanes,
+        ),
+        (n_vectors, n, (n - n_vectors) as usize, 1),
+    ];
+    let rows_main = m - m % tile.rows as i64;
+    for (lo, hi, vectors, lanes) in columns {
+        if lo >= hi || vectors == 0 {
+            continue;
+        }
+        let step = vectors as i64 * lanes as i64;
+        kb.for_range("j", lo, hi, step, |kb, j| {
+            kb.for_range("i", 0, rows_main, tile.rows as i64, |kb, i| {
+                emit_tile(kb, p, i0.clone() + i, j.clone(), tile.rows, vectors, lanes);
+            });
+            let rest = (m - rows_main) as usize;
+            if rest > 0 {
+                let i = i0.clone() + rows_main;
+                emit_tile(kb, p, i, j, rest, vectors, lanes);
+            }
+        });
+    }
+}
+
+/// The `rows` x `vectors` tile at `(i, j)`: accumulate over K, then store.
+fn emit_tile(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    i: Expr,
+    j: Expr,
+    rows: usize,
+    vectors: usize,
+    lanes: u8,
+) {
+    let ty = Ty::vector(ElemType::F32, lanes);
+    let zero = Expr::f32(0.0).splat(lanes);
+    let acc: Vec<Vec<_>> = (0..rows)
+        .map(|_| {
+            (0..vectors)
+                .map(|_| kb.let_var("acc", ty, zero.clone()))
+                .collect()
+        })
+        .collect();
+    // Element (i, 0) of A and (0, j) of B, once per tile. Inside the loop every
+    // index is one shared `start + p * stride` plus a constant, which becomes an
+    // address-mode displacement.
+    let a_start = Expr::var(kb.let_var("a0", Ty::INDEX, p.a.at(i.clone(), Expr::index(0))));
+    let b_start = Expr::var(kb.let_var("b0", Ty::INDEX, p.b.at(Expr::index(0), j.clone())));
+    let mut step = |kb: &mut KernelBuilder, a_offset: Expr, b_offset: Expr| {
+        let b_row = b_start.clone() + b_offset;
+        let bv: Vec<_> = (0..vectors)
+            .map(|c| {
+                let at = b_row.clone() + (c * lanes as usize) as i64;
+                kb.let_var("b", ty, Expr::load(p.b.buf, at, ty))
+            })
+            .collect();
+        let a_col = a_start.clone() + a_offset;
+        for (r, row) in acc.iter().enumerate() {
+            let at = a_col.clone() + r as i64 * p.a.row;
+            let av = Expr::load(p.a.buf, at, Ty::F32).splat(lanes);
+            let av = kb.let_var("a", ty, av);
+            for (c, &b) in bv.iter().enumerate() {
+                let next = Expr::var(av).fma(Expr::var(b), Expr::var(row[c]));
+                kb.assign(row[c], next);
+            }
+        }
+    };
+    match p.reduction {
+        Reduction::Dense(k) => kb.for_range("p", 0, k as i64, 1, |kb, q| {
+            step(kb, q.clone() * p.a.col, q * p.b.row);
+        }),
+        Reduction::Walk(walk) => walk(kb, &mut step),
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let ir = i.clone() + r as i64;
+        for (c, &a) in row.iter().enumerate() {
+            let jc = j.clone() + (c * lanes as usize) as i64;
+            let value = (p.epilogue)(kb, Expr::var(a), ir.clone(), jc.clone(), lanes);
+            kb.store(p.y.buf, p.y.at(ir.clone(), jc), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nnc_ir::kernel::{bounds, check, interp};
+    use nnc_ir::ops::{Conv, Gemm};
+    use nnc_ir::{DType, Op, Target, Tensor};
+
+    use super::super::random_tensors::{random_small as random, rng};
+    use super::super::testing::{assert_close, single_node_graph, test_target};
+
+    /// A target with 32 vector registers (the aarch64 tile).
+    fn wide_target() -> Target {
+        Target {
+            vector_registers: 32,
+            ..test_target()
+        }
+    }
+
+    /// Lowers `op` for `target`, interprets it and compares with the reference.
+    fn check_on(target: &Target, op: Op, inputs: &[Option<&Tensor>], constants: &[usize]) {
+        let graph = single_node_graph(op, inputs, constants, 1);
+        let (_, node) = graph.nodes().next().expect("one node");
+        let kernel =
+            super::super::lower_node(&graph, node, target).unwrap_or_else(|e| panic!("{e}"));
+        check::check(&kernel).unwrap_or_else(|e| panic!("type check: {e}"));
+        bounds::check(&kernel).unwrap_or_else(|e| panic!("bounds: {e}"));
+        let want = node.op.eval(inputs, 1).expect("reference evaluates");
+        let mut buffers: Vec<Vec<u8>> = inputs
+            .iter()
+            .flatten()
+            .map(|t| t.bytes().to_vec())
+            .collect();
+        buffers.push(vec![0xA5; want[0].bytes().len()]);
+        let status = interp::run(&kernel, &mut buffers).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status, 0);
+        let bytes = buffers.pop().expect("output").into();
+        let got = Tensor::from_bytes(DType::F32, want[0].shape().to_vec(), bytes).expect("size");
+        assert_close(&got, &want[0], 1e-5, 1e-4, op_name(node));
+    }
+
+    fn op_name(node: &nnc_ir::Node) -> &'static str {
+        node.op.name()
+    }
+
+    fn targets() -> [Target; 2] {
+        [test_target(), wide_target()]
+    }
+
+    /// Full tiles, a narrower vector column, scalar columns and short row tiles.
+    #[test]
+    fn matmul_covers_every_edge_region() {
+        let mut rng = rng(31);
+        let cases: [(&[usize], &[usize]); 5] = [
+            (&[13, 37], &[37, 23]),
+            (&[2, 5, 7], &[7, 19]),
+            (&[2, 9, 6], &[2, 6, 30]),
+            (&[17, 3], &[3, 40]),
+            (&[3, 1, 2, 11], &[1, 4, 11, 5]),
+        ];
+        for target in targets() {
+            for (a, b) in cases {
+                let (a, b) = (
+                    random(&mut rng, DType::F32, a),
+                    random(&mut rng, DType::F32, b),
+                );
+                check_on(&target, Op::MatMul, &[Some(&a), Some(&b)], &[1]);
+                check_on(&target, Op::MatMul, &[Some(&a), Some(&b)], &[]);
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_epilogue_scales_and_adds_c() {
+        let mut rng = rng(32);
+        for target in targets() {
+            for (m, k, n, trans_a) in [(19, 21, 29, false), (10, 5, 27, true), (1, 64, 100, false)]
+            {
+                let g = Gemm {
+                    alpha: 0.5,
+                    beta: 2.0,
+                    trans_a,
+                    trans_b: false,
+                };
+                let a = random(&mut rng, DType::F32, &if trans_a { [k, m] } else { [m, k] });
+                let b = random(&mut rng, DType::F32, &[k, n]);
+                for c_shape in [&[n][..], &[m, 1], &[m, n]] {
+                    let c = random(&mut rng, DType::F32, c_shape);
+                    check_on(
+                        &target,
+                        Op::Gemm(g),
+                        &[Some(&a), Some(&b), Some(&c)],
+                        &[1, 2],
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pointwise_conv_adds_bias_per_channel() {
+        let mut rng = rng(33);
+        for target in targets() {
+            for (n, c, m, group, spatial) in [
+                (1, 16, 24, 1, &[7, 9][..]),
+                (2, 6, 9, 3, &[5, 5]),
+                (1, 3, 10, 1, &[11]),
+            ] {
+                let mut x_shape = vec![n, c];
+                x_shape.extend(spatial);
+                let mut w_shape = vec![m, c / group];
+                w_shape.extend(spatial.iter().map(|_| 1));
+                let x = random(&mut rng, DType::F32, &x_shape);
+                let w = random(&mut rng, DType::F32, &w_shape);
+                let bias = random(&mut rng, DType::F32, &[m]);
+                let op = Op::Conv(Conv {
+                    kernel_shape: vec![],
+                    strides: vec![],
+                    pads: vec![],
+                    dilations: vec![],
+                    group,
+                });
+                check_on(
+                    &target,
+                    op.clone(),
+                    &[Some(&x), Some(&w), Some(&bias)],
+                    &[1, 2],
+                );
+                check_on(&target, op, &[Some(&x), Some(&w), None], &[1]);
+            }
+        }
+    }
+}
