@@ -1,8 +1,9 @@
 //! Lowering of Conv and ConvTranspose (any number of spatial dims, groups,
 //! strides, dilations, explicit pads, optional bias) as direct convolutions.
 //!
-//! Conv, f32, unit stride along the last spatial dim (most layers, pointwise
-//! ones included): the GEMM microkernel, see `tiled`.
+//! Conv, f32, with at least one output column whose every tap reads inside the
+//! image (most layers, pointwise and strided ones included): the GEMM
+//! microkernel, see `tiled`.
 //!
 //! Other Conv, f32 and f64: each output row (the last spatial dim) is set to the bias,
 //! then every (input channel, kernel position) adds `w * x[row]` to it. The last

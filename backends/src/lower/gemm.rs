@@ -82,8 +82,9 @@ impl Matrix {
 /// j, lanes) -> value` for rows `i`, columns `j..j + lanes`.
 pub(super) type Epilogue<'a> = &'a dyn Fn(&mut KernelBuilder, Expr, Expr, Expr, u8) -> Expr;
 
-/// One f32 product `Y[M, N] = A[M, K] * B[K, N]`; B and Y have unit column
-/// stride (A may be strided either way: a transposed A is fine).
+/// One f32 product `Y[M, N] = A[M, K] * B[K, N]`; Y has unit column stride, and
+/// so does B unless `lanes` is 1 (a strided convolution's input: the tile is then
+/// scalars, still kept in registers). A may be strided either way.
 pub(super) struct Product<'a> {
     pub m: usize,
     pub n: usize,
@@ -109,7 +110,10 @@ pub(super) enum Reduction<'a> {
 
 /// Emits the tiled loop nests computing `p` with `lanes`-wide vectors.
 pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
-    debug_assert!(p.b.col == 1 && p.y.col == 1, "B and Y rows are contiguous");
+    debug_assert!(
+        (p.b.col == 1 || lanes == 1) && p.y.col == 1,
+        "Y rows are contiguous, and B's when loaded as vectors"
+    );
     let chunk = chunk_rows(p, tile);
     let chunked = p.m - p.m % chunk;
     if chunked > chunk {
@@ -211,7 +215,7 @@ fn emit_tile(
         let b_row = b_start.clone() + b_offset;
         let bv: Vec<_> = (0..vectors)
             .map(|c| {
-                let at = b_row.clone() + (c * lanes as usize) as i64;
+                let at = b_row.clone() + (c * lanes as usize) as i64 * p.b.col;
                 kb.let_var("b", ty, Expr::load(p.b.buf, at, ty))
             })
             .collect();

@@ -184,3 +184,86 @@ fn tiled_convs_with_borders() {
         check(op, &x, &w, None);
     }
 }
+
+/// Strides 2 and 3 along the last dim: the scalar-tile form (interior columns,
+/// border columns, edge tiles), with pads, dilations, groups, 1-D and 2-D, and a
+/// layer too narrow for any interior column.
+#[test]
+fn strided_tiled_convs_with_borders() {
+    let mut rng = rng(25);
+    // (X shape, W shape, strides, pads, dilations, group)
+    type Case = (
+        &'static [usize],
+        &'static [usize],
+        Vec<usize>,
+        Vec<usize>,
+        Vec<usize>,
+        usize,
+    );
+    let cases: [Case; 8] = [
+        // The resnet stem, scaled down: 7x7 / 2, pad 3.
+        (
+            &[1, 3, 17, 21],
+            &[9, 3, 7, 7],
+            vec![2, 2],
+            vec![3, 3, 3, 3],
+            vec![1, 1],
+            1,
+        ),
+        // A 3x3 / 2 downsampling layer.
+        (
+            &[1, 6, 10, 14],
+            &[11, 6, 3, 3],
+            vec![2, 2],
+            vec![1, 1, 1, 1],
+            vec![1, 1],
+            1,
+        ),
+        // Stride 3, asymmetric pads, dilation, groups.
+        (
+            &[2, 4, 9, 26],
+            &[6, 2, 3, 3],
+            vec![1, 3],
+            vec![0, 2, 1, 2],
+            vec![1, 2],
+            2,
+        ),
+        // Stride along the last dim only, depthwise.
+        (
+            &[1, 5, 6, 19],
+            &[5, 1, 3, 3],
+            vec![1, 2],
+            vec![1, 1, 1, 1],
+            vec![1, 1],
+            5,
+        ),
+        // 1-D, stride 2 and 3.
+        (&[1, 2, 31], &[9, 2, 4], vec![2], vec![3, 0], vec![1], 1),
+        (&[2, 3, 40], &[7, 3, 5], vec![3], vec![2, 2], vec![2], 1),
+        // 1x1 / 2 (the resnet shortcut).
+        (
+            &[1, 8, 9, 9],
+            &[10, 8, 1, 1],
+            vec![2, 2],
+            vec![0, 0, 0, 0],
+            vec![1, 1],
+            1,
+        ),
+        // No interior column: every tap reaches outside the image somewhere.
+        (&[1, 2, 3], &[4, 2, 5], vec![2], vec![2, 2], vec![1], 1),
+    ];
+    for (x_shape, w_shape, strides, pads, dilations, group) in cases {
+        let x = random(&mut rng, DType::F32, x_shape);
+        let w = random(&mut rng, DType::F32, w_shape);
+        let b = random(&mut rng, DType::F32, &[w_shape[0]]);
+        let op = Op::Conv(Conv {
+            kernel_shape: w_shape[2..].to_vec(),
+            strides,
+            pads,
+            dilations,
+            group,
+        });
+        check(op.clone(), &x, &w, Some(&b));
+        check(op, &x, &w, None);
+    }
+}

@@ -3,12 +3,19 @@
 //! A pointwise (1x1, unit stride, no padding) convolution is one matrix product
 //! per image and group: `Y[m, hw] = W[m, c] * X[c, hw]`.
 //!
-//! Any other with unit stride along the last spatial dim is a product per image,
-//! group and output row: `Y[m, ow] = sum over taps (c, k...) of W[m, c, k...] *
-//! X[c, ih..., ow + kw * dilation - pad]`. A is the weight (its rows are
-//! contiguous over the taps), B's rows are input rows shifted by the tap, so a
-//! tile of output channels x output columns accumulates in registers over every
-//! tap. Outer spatial rows outside the image skip the tap (`if 0 <= ih < H`).
+//! Any other is a product per image, group and output row: `Y[m, ow] = sum over
+//! taps (c, k...) of W[m, c, k...] * X[c, ih..., ow * stride + kw * dilation -
+//! pad]`. A is the weight (its rows are contiguous over the taps), B's rows are
+//! input rows shifted by the tap, so a tile of output channels x output columns
+//! accumulates in registers over every tap. Outer spatial rows outside the image
+//! skip the tap (`if 0 <= ih < H`).
+//!
+//! With a stride above 1 along the last dim, B's columns are `stride` apart: the
+//! kernel IR has no gather or lane shuffle, so the tile is made of scalars. Each
+//! accumulator still lives in a register and each load still feeds a row or a
+//! column of the tile, about twice as fast as the row-at-a-time direct
+//! convolution (which loads and stores the output per multiply-add).
+//!
 //! The interior columns, whose every tap reads inside the image, form one
 //! product; each border column is a one-column product over the taps that stay
 //! inside. Output channels are processed in blocks whose weights fit the L2
@@ -68,18 +75,26 @@ impl Convolution<'_> {
     }
 
     /// The output columns `[lo, hi)` whose every tap reads inside the image,
-    /// when the tiled form applies (f32, unit stride along the last dim) and
-    /// that range is not empty.
+    /// when the tiled form applies (f32, any stride) and that range is not empty.
     pub(super) fn tiled_interior(&self) -> Option<(i64, i64)> {
         let last = self.rank().checked_sub(1)?;
-        if self.x.elem() != ElemType::F32 || self.geo.strides[last] != 1 {
+        if self.x.elem() != ElemType::F32 {
             return None;
         }
         let in_w = self.x.shape()[2 + last] as i64;
         let out_w = self.y.shape()[2 + last] as i64;
-        let (dil, pad) = (self.geo.dilations[last], self.geo.pads[last]);
+        let (stride, dil, pad) = (
+            self.geo.strides[last],
+            self.geo.dilations[last],
+            self.geo.pads[last],
+        );
+        if stride < 1 {
+            return None;
+        }
+        // Column `ow` reads `ow * stride + kw * dil - pad` for kw in 0..=reach/dil.
         let reach = (self.geo.kernel[last] as i64 - 1) * dil;
-        let (lo, hi) = (pad.min(out_w), (in_w + pad - reach).min(out_w));
+        let lo = (-(-pad).div_euclid(stride)).min(out_w);
+        let hi = ((in_w - 1 + pad - reach).div_euclid(stride) + 1).min(out_w);
         (lo < hi).then_some((lo, hi))
     }
 
@@ -92,7 +107,13 @@ impl Convolution<'_> {
         let (cg, mg) = (c / self.group, m / self.group);
         let (xs, ys, ws) = (strides(xshape), strides(yshape), strides(self.w.shape()));
         let out_w = yshape[2 + last] as i64;
-        let (dil, pad) = (self.geo.dilations[last], self.geo.pads[last]);
+        let (stride, dil, pad) = (
+            self.geo.strides[last],
+            self.geo.dilations[last],
+            self.geo.pads[last],
+        );
+        // A strided input row is not a vector load: the tile is then scalars.
+        let lanes = if stride == 1 { self.lanes } else { 1 };
         let kernel_w = self.geo.kernel[last] as i64;
         let bias = self.bias;
         let in_w = xshape[2 + last] as i64;
@@ -130,7 +151,8 @@ impl Convolution<'_> {
                             // The taps every column of the segment reads inside the image.
                             let taps: Vec<i64> = (0..kernel_w)
                                 .filter(|&kw| {
-                                    c0 + kw * dil - pad >= 0 && c1 - 1 + kw * dil - pad < in_w
+                                    c0 * stride + kw * dil - pad >= 0
+                                        && (c1 - 1) * stride + kw * dil - pad < in_w
                                 })
                                 .collect();
                             // A contiguous range (each bound is monotone in the tap).
@@ -173,9 +195,9 @@ impl Convolution<'_> {
                                 ),
                                 b: gemm::Matrix {
                                     buf: self.x.buf,
-                                    offset: x_chans.clone() + (c0 - pad),
+                                    offset: x_chans.clone() + (c0 * stride - pad),
                                     row: 0,
-                                    col: 1,
+                                    col: stride,
                                 },
                                 y: gemm::Matrix {
                                     buf: self.y.buf,
@@ -185,7 +207,7 @@ impl Convolution<'_> {
                                 },
                                 epilogue: &epilogue,
                             };
-                            gemm::emit(k, &product, tile, self.lanes);
+                            gemm::emit(k, &product, tile, lanes);
                         }
                     });
                 };
