@@ -186,6 +186,48 @@ struct Operands<'a> {
     w: &'a [usize],
 }
 
+/// Sizes both convolutions' reference loops use: batch, channels in and out (total
+/// and per group), and element counts of an input plane, an output plane and the
+/// kernel window.
+struct Layout {
+    n: usize,
+    c: usize,
+    m: usize,
+    cg: usize,
+    mg: usize,
+    in_len: usize,
+    out_len: usize,
+    kernel_len: usize,
+}
+
+impl Layout {
+    fn new(ops: &Operands, g: &Geometry, out: &TensorType, groups: usize) -> Layout {
+        let (c, m) = (ops.c, out.shape[1]);
+        Layout {
+            n: ops.n,
+            c,
+            m,
+            cg: c / groups,
+            mg: m / groups,
+            in_len: ops.spatial.iter().product(),
+            out_len: out.shape[2..].iter().product(),
+            kernel_len: g.kernel.iter().product(),
+        }
+    }
+}
+
+fn type_of(t: &Tensor) -> TensorType {
+    TensorType::new(t.dtype(), t.shape().to_vec())
+}
+
+/// X, W and the optional bias as values of the compute type.
+type ConvValues<R> = (Vec<R>, Vec<R>, Option<Vec<R>>);
+
+/// Loads X, W and the optional bias.
+fn load_operands<R: Real>(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> OpResult<ConvValues<R>> {
+    Ok((R::load(x)?, R::load(w)?, b.map(R::load).transpose()?))
+}
+
 fn check_operands<'a>(
     op: &str,
     x: &'a TensorType,
@@ -282,18 +324,21 @@ impl Conv {
         b: Option<&Tensor>,
         out: &TensorType,
     ) -> OpResult<Tensor> {
-        let ty = |t: &Tensor| TensorType::new(t.dtype(), t.shape().to_vec());
-        let (xt, wt) = (ty(x), ty(w));
+        let (xt, wt) = (type_of(x), type_of(w));
         let ops = check_operands("Conv", &xt, &wt, None, self.group)?;
         let g = self.geometry(&ops)?;
-        let (xv, wv) = (R::load(x)?, R::load(w)?);
-        let bv = b.map(R::load).transpose()?;
+        let (xv, wv, bv) = load_operands::<R>(x, w, b)?;
         let groups = self.group;
-        let (n, c, m) = (ops.n, ops.c, out.shape[1]);
-        let (cg, mg) = (c / groups, m / groups);
-        let in_len: usize = ops.spatial.iter().product();
-        let out_len: usize = out.shape[2..].iter().product();
-        let kernel_len: usize = g.kernel.iter().product();
+        let Layout {
+            n,
+            c,
+            m,
+            cg,
+            mg,
+            in_len,
+            out_len,
+            kernel_len,
+        } = Layout::new(&ops, &g, out, groups);
         let offsets = window_offsets(&g, &out.shape[2..], ops.spatial);
         let rows = cg * kernel_len;
         let mut col = vec![R::ZERO; rows * out_len];
@@ -414,18 +459,21 @@ impl ConvTranspose {
         b: Option<&Tensor>,
         out: &TensorType,
     ) -> OpResult<Tensor> {
-        let ty = |t: &Tensor| TensorType::new(t.dtype(), t.shape().to_vec());
-        let (xt, wt) = (ty(x), ty(w));
+        let (xt, wt) = (type_of(x), type_of(w));
         let ops = check_operands("ConvTranspose", &xt, &wt, None, self.group)?;
         let g = self.geometry(&ops)?;
-        let (xv, wv) = (R::load(x)?, R::load(w)?);
-        let bv = b.map(R::load).transpose()?;
+        let (xv, wv, bv) = load_operands::<R>(x, w, b)?;
         let groups = self.group;
-        let (n, c, m) = (ops.n, ops.c, out.shape[1]);
-        let (cg, mg) = (c / groups, m / groups);
-        let in_len: usize = ops.spatial.iter().product();
-        let out_len: usize = out.shape[2..].iter().product();
-        let kernel_len: usize = g.kernel.iter().product();
+        let Layout {
+            n,
+            c,
+            m,
+            cg,
+            mg,
+            in_len,
+            out_len,
+            kernel_len,
+        } = Layout::new(&ops, &g, out, groups);
         let offsets = window_offsets(&g, ops.spatial, &out.shape[2..]);
         let rows = mg * kernel_len;
         let mut y = vec![R::ZERO; n * m * out_len];
