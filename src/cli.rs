@@ -97,6 +97,11 @@ pub enum Command {
         /// Machine-readable output (one JSON object).
         #[arg(long)]
         json: bool,
+        /// Also time every kernel (an instrumented build) and print the time per
+        /// kernel kind and the slowest TOP calls with GFLOP/s, GB/s and the share
+        /// of the measured 128-bit FMA peak.
+        #[arg(long, value_name = "TOP", num_args = 0..=1, default_missing_value = "15")]
+        per_kernel: Option<usize>,
         #[command(flatten)]
         compile: CompileArgs,
     },

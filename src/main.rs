@@ -11,6 +11,8 @@ mod compile;
 mod error;
 mod executor;
 mod native;
+mod peak;
+mod profile;
 mod tensor_io;
 mod toolchain;
 

@@ -19,6 +19,9 @@ pub struct BuildOptions {
     pub target: Target,
     /// The C identifier prefix of the generated symbols.
     pub name: String,
+    /// Instrument the entry point for per-kernel timing (`nnc bench --per-kernel`):
+    /// the library then needs the profiling harness.
+    pub profile: bool,
 }
 
 /// What a native build made.
@@ -68,7 +71,10 @@ pub fn build(
     timed("lower", t);
 
     let t = Instant::now();
-    let object = nnc_backends::cranelift::compile_program(&program, &options.target)
+    let codegen = nnc_backends::cranelift::CodegenOptions {
+        profile: options.profile,
+    };
+    let object = nnc_backends::cranelift::compile_program_with(&program, &options.target, codegen)
         .map_err(|e| Error::Usage(format!("code generation failed: {e}")))?;
     timed("codegen", t);
 
@@ -128,6 +134,7 @@ impl NativeModel {
         let options = BuildOptions {
             target: target.clone(),
             name: "model".into(),
+            profile: false,
         };
         let built = build(compiled, &options, &lib_dir, Instant::now())?;
         let harness = scratch.0.join("harness.c");

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::native::{BuildOptions, ScratchDir, build as build_native};
 use crate::tensor_io::read_tensor;
 use crate::toolchain::toolchain_for;
+use crate::{peak, profile};
 
 /// How to time a model.
 pub struct BenchOptions {
@@ -29,6 +30,8 @@ pub struct BenchOptions {
     /// Run the harness on this CPU only (`taskset -c`).
     pub pin: Option<usize>,
     pub json: bool,
+    /// Time every kernel and print the slowest this many (`--per-kernel`).
+    pub per_kernel: Option<usize>,
 }
 
 /// Latency statistics of the timed runs, in milliseconds.
@@ -72,11 +75,16 @@ pub fn bench(
     let build_options = BuildOptions {
         target: target_spec.clone(),
         name: "model".into(),
+        profile: options.per_kernel.is_some(),
     };
     let built = build_native(&compiled, &build_options, &lib_dir, started)?;
     let harness = scratch.0.join("harness.c");
-    std::fs::write(&harness, artifact::c_harness(&built.program))
-        .map_err(|e| Error::file(&harness, e))?;
+    let harness_source = if build_options.profile {
+        artifact::c_harness_profiled(&built.program)
+    } else {
+        artifact::c_harness(&built.program)
+    };
+    std::fs::write(&harness, harness_source).map_err(|e| Error::file(&harness, e))?;
     let executable = scratch.0.join("harness");
     toolchain.link(&[&harness, &built.paths.library], &lib_dir, &executable)?;
 
@@ -131,6 +139,18 @@ pub fn bench(
         println!("{}", report.json());
     } else {
         report.print();
+    }
+    if let Some(top) = options.per_kernel {
+        let times = profile::parse_call_times(&stdout, built.program.calls.len())
+            .map_err(|e| Error::Tool(format!("the profiling harness: {e}")))?;
+        let calls = profile::profile_calls(&compiled.graph, &built.program, &times, options.warmup);
+        let peak = if emulated {
+            None
+        } else {
+            peak::fma128_peak_gflops(&target_spec, &toolchain, &scratch.0)?
+        };
+        println!();
+        print!("{}", profile::render(&calls, peak, top));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,16 @@ pub fn build(
     let name =
         nnc_backends::artifact::c_identifier(&name).map_err(|e| Error::Usage(e.to_string()))?;
     let compiled = compile(model, args)?;
-    let built = build_native(&compiled, &BuildOptions { target, name }, dir, started)?;
+    let built = build_native(
+        &compiled,
+        &BuildOptions {
+            target,
+            name,
+            profile: false,
+        },
+        dir,
+        started,
+    )?;
     let m = &built.manifest;
     println!(
         "{}: {} kernels, code {} B, weights {} B, arena {} B (lower bound {} B), {:.0} ms",

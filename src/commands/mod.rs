@@ -50,6 +50,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             warmup,
             pin,
             json,
+            per_kernel,
             compile,
         } => {
             let options = bench::BenchOptions {
@@ -57,6 +58,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 warmup,
                 pin,
                 json,
+                per_kernel,
             };
             bench::bench(&model, &target, &options, &compile)
         }

@@ -7,8 +7,8 @@ use nnc_ir::kernel::{BufferRef, ElemType, Expr, KernelBuilder, KernelCall, Progr
 use nnc_ir::{DType, Tensor};
 
 use super::testing::{have, io, run_tool, scratch_dir};
-use super::{Manifest, c_harness, write_artifacts};
-use crate::cranelift::compile_program;
+use super::{Manifest, c_harness, c_harness_profiled, write_artifacts};
+use crate::cranelift::{CodegenOptions, compile_program, compile_program_with};
 use crate::target::parse_target;
 
 /// `y = relu(x * w)` over f32[8], through an arena slot: two kernels, a weight.
@@ -61,6 +61,10 @@ fn scaled_relu() -> Program {
         ],
     }
 }
+
+/// The input `scaled_relu` is run on, and what it must give.
+const X: [f32; 8] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+const Y: [f32; 8] = [1.0, 0.0, 6.0, 0.0, 2.5, 0.0, 0.0, 24.0];
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -162,10 +166,72 @@ fn build_and_run(toolchain: &Toolchain) {
         "-o",
         "harness",
     ]);
-    let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
-    std::fs::write(dir.join("x.bin"), f32_bytes(&x)).unwrap();
+    std::fs::write(dir.join("x.bin"), f32_bytes(&X)).unwrap();
     run("harness", &["x.bin", "y.bin"]);
     let y = std::fs::read(dir.join("y.bin")).unwrap();
-    let want = f32_bytes(&[1.0, 0.0, 6.0, 0.0, 2.5, 0.0, 0.0, 24.0]);
-    assert_eq!(y, want, "{}", toolchain.target);
+    assert_eq!(y, f32_bytes(&Y), "{}", toolchain.target);
+}
+
+/// A profiled build links only with the profiling harness, computes the same
+/// outputs, and reports one time per call and run.
+#[test]
+fn profiled_builds_time_every_call() {
+    if !cfg!(all(unix, not(target_os = "macos"))) || !have("cc") {
+        return;
+    }
+    let program = scaled_relu();
+    let target = parse_target("host", &[]).unwrap();
+    let options = CodegenOptions { profile: true };
+    let object = compile_program_with(&program, &target, options).unwrap();
+    let manifest = Manifest::new(&program, &target);
+    let dir = scratch_dir("profiled");
+    write_artifacts(&dir, &program, &object.bytes, &manifest, &target).unwrap();
+    std::fs::write(dir.join("harness.c"), c_harness_profiled(&program)).unwrap();
+    run_tool(
+        "cc",
+        &dir,
+        &[
+            "-Wall",
+            "-Werror",
+            "-std=c11",
+            "harness.c",
+            "-I.",
+            "scaled_relu.a",
+            "-o",
+            "harness",
+        ],
+    );
+    std::fs::write(dir.join("x.bin"), f32_bytes(&X)).unwrap();
+    let exe = dir.join("harness").to_string_lossy().into_owned();
+    let out = run_tool(&exe, &dir, &["--repeat", "3", "x.bin", "y.bin"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let calls: Vec<Vec<f64>> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("call "))
+        .map(|l| {
+            let (_, times) = l.split_once(':').unwrap();
+            times
+                .split_whitespace()
+                .map(|t| t.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(calls.len(), 2, "{stdout}");
+    assert!(
+        calls
+            .iter()
+            .all(|t| t.len() == 3 && t.iter().all(|&ms| ms >= 0.0)),
+        "{stdout}"
+    );
+    let y = std::fs::read(dir.join("y.bin")).unwrap();
+    assert_eq!(y, f32_bytes(&Y));
+
+    // The unprofiled harness does not define the mark, so it cannot link.
+    std::fs::write(dir.join("plain.c"), c_harness(&program)).unwrap();
+    let plain = std::process::Command::new("cc")
+        .current_dir(&*dir)
+        .args(["-std=c11", "plain.c", "-I.", "scaled_relu.a", "-o", "plain"])
+        .output()
+        .unwrap();
+    assert!(!plain.status.success());
 }

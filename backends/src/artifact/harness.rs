@@ -9,6 +9,11 @@
 //! memory (with a message on stderr); 3 the model returned a non-zero status.
 //! stdout gets `status: N (NAME)`, and with `--repeat N` one `run K: T ms` line per
 //! run followed by `best: T ms`; outputs are those of the last run.
+//!
+//! The profiling harness ([`c_harness_profiled`]) links against a model built with
+//! `CodegenOptions::profile`: it defines the `nnc_profile_mark` the entry point
+//! calls between kernels and, with `--repeat`, prints one line per call of the
+//! schedule, `call K: T1 T2 ...` (ms, one per run).
 
 use std::fmt::{self, Write};
 
@@ -22,7 +27,14 @@ use super::header::macro_prefix;
 /// include path and link `NAME.a`.
 pub fn c_harness(program: &Program) -> String {
     let mut out = String::new();
-    write_harness(&mut out, program).expect("formatting into a String cannot fail");
+    write_harness(&mut out, program, false).expect("formatting into a String cannot fail");
+    out
+}
+
+/// The harness of a profiled build (see the module comment).
+pub fn c_harness_profiled(program: &Program) -> String {
+    let mut out = String::new();
+    write_harness(&mut out, program, true).expect("formatting into a String cannot fail");
     out
 }
 
@@ -36,7 +48,7 @@ fn table(prefix: &str, count: usize, field: &str, last: &str) -> String {
     format!("{{ {} }}", items.join(", "))
 }
 
-fn write_harness(out: &mut String, program: &Program) -> fmt::Result {
+fn write_harness(out: &mut String, program: &Program, profile: bool) -> fmt::Result {
     let name = &program.name;
     let upper = macro_prefix(name);
     let (ins, outs) = (program.inputs.len(), program.outputs.len());
@@ -96,6 +108,13 @@ fn write_harness(out: &mut String, program: &Program) -> fmt::Result {
         writeln!(out, "    case NNC_{name}: return \"{name}\";")?;
     }
     writeln!(out, "    default: return \"unknown\";\n    }}\n}}")?;
+    out.push_str(CLOCK);
+    if profile {
+        writeln!(out, "\n#define NUM_CALLS {}", program.calls.len())?;
+        out.push_str(PROFILE);
+    } else {
+        out.push_str(NO_PROFILE);
+    }
     out.push_str(BODY);
     Ok(())
 }
@@ -114,6 +133,58 @@ const PRELUDE: &str = r#"
 #ifdef _WIN32
 #include <malloc.h> /* _aligned_malloc */
 #endif
+"#;
+
+const CLOCK: &str = r#"
+static double now_ms(void) {
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#else
+    timespec_get(&ts, TIME_UTC);
+#endif
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+"#;
+
+/// Hooks of the main loop when the model is not profiled.
+const NO_PROFILE: &str = r#"
+static int profile_start(long runs) { (void)runs; return 1; }
+static void profile_run_done(long run) { (void)run; }
+static void profile_report(long runs) { (void)runs; }
+"#;
+
+/// `nnc_profile_mark` and the per-call timings of every run.
+const PROFILE: &str = r#"
+static double profile_marks[NUM_CALLS + 1];
+static double *profile_times; /* [run * NUM_CALLS + call] */
+
+void nnc_profile_mark(uint32_t call) {
+    if (call <= NUM_CALLS) profile_marks[call] = now_ms();
+}
+
+static int profile_start(long runs) {
+    profile_times = calloc((size_t)runs * NUM_CALLS + 1, sizeof(double));
+    return profile_times != NULL;
+}
+
+static void profile_run_done(long run) {
+    size_t k;
+    for (k = 0; k < NUM_CALLS; k++)
+        profile_times[(size_t)run * NUM_CALLS + k] = profile_marks[k + 1] - profile_marks[k];
+}
+
+static void profile_report(long runs) {
+    size_t k;
+    long run;
+    for (k = 0; k < NUM_CALLS; k++) {
+        printf("call %lu:", (unsigned long)k);
+        for (run = 0; run < runs; run++)
+            printf(" %.5f", profile_times[(size_t)run * NUM_CALLS + k]);
+        printf("\n");
+    }
+    free(profile_times);
+}
 "#;
 
 /// The program: read inputs, run (repeatedly), write outputs.
@@ -137,16 +208,6 @@ static void free_aligned(void *p) {
 #else
     free(p);
 #endif
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-#ifdef CLOCK_MONOTONIC
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-#else
-    timespec_get(&ts, TIME_UTC);
-#endif
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static void usage(const char *argv0) {
@@ -258,10 +319,15 @@ int main(int argc, char **argv) {
         }
     }
 
+    if (code == 0 && !profile_start(repeat)) {
+        fprintf(stderr, "harness: out of memory\n");
+        code = 2;
+    }
     for (run = 0; run < repeat && code == 0; run++) {
         double start = now_ms(), ms;
         status = MODEL_RUN(inputs, outputs, arena);
         ms = now_ms() - start;
+        profile_run_done(run);
         if (run == 0 || ms < best) best = ms;
         if (timed) printf("run %ld: %.3f ms\n", run + 1, ms);
         if (status != NNC_OK) code = 3;
@@ -269,6 +335,7 @@ int main(int argc, char **argv) {
     if (code != 2) {
         printf("status: %d (%s)\n", status, status_name(status));
         if (timed && code == 0) printf("best: %.3f ms\n", best);
+        if (timed && code == 0) profile_report(repeat);
     }
     if (code == 3) {
         fprintf(stderr, "harness: " MODEL_NAME "_run returned status %d (%s)\n", status,

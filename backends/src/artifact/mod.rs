@@ -27,7 +27,7 @@ use thiserror::Error;
 
 pub use abi::{ABI_VERSION, STATUS_CODES, onnx_code};
 pub use archive::static_library;
-pub use harness::c_harness;
+pub use harness::{c_harness, c_harness_profiled};
 pub use header::{c_header, macro_prefix};
 pub use ident::{c_identifier, c_string_literal};
 pub use manifest::{KernelEntry, Manifest, PassTimes, TensorEntry};

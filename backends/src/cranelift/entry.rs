@@ -4,30 +4,42 @@
 //! It checks its arguments (null arrays, null tensor pointers, a null arena when
 //! the model needs one -> `INVALID_ARGUMENT`), then calls the kernels in schedule
 //! order with each buffer bound to an input, an output, an arena slot or a weight,
-//! and returns the first non-zero kernel status, or 0.
+//! and returns the first non-zero kernel status, or 0. A profiled entry also calls
+//! the imported `nnc_profile_mark(k)` before call `k` and after the last one.
 
 use cranelift_codegen::ir::{
     AbiParam, Block, BlockArg, Function, InstBuilder, MemFlagsData, Signature, UserFuncName, Value,
     types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_module::{FuncId, Module};
+use cranelift_module::{FuncId, Linkage, Module};
 use cranelift_object::ObjectModule;
 use nnc_ir::kernel::{BufferRef, Program};
 
-use super::CodegenError;
 use super::data::Weights;
+use super::{CodegenError, PROFILE_MARK_SYMBOL, module_error};
 
 /// `nnc_runtime::status::INVALID_ARGUMENT`.
 const INVALID_ARGUMENT: i64 = 1;
 
+/// Declares the imported `void nnc_profile_mark(uint32_t)`.
+pub(super) fn declare_profile_mark(module: &mut ObjectModule) -> Result<FuncId, CodegenError> {
+    let mut sig = Signature::new(module.isa().default_call_conv());
+    sig.params.push(AbiParam::new(types::I32));
+    module
+        .declare_function(PROFILE_MARK_SYMBOL, Linkage::Import, &sig)
+        .map_err(|e| module_error(PROFILE_MARK_SYMBOL, e))
+}
+
 /// Emits `NAME_run` for `program`, whose kernel `i` is the module's function
-/// `kernels[i]` and whose weights are `weights` (None when it has none).
+/// `kernels[i]` and whose weights are `weights` (None when it has none). With
+/// `profile_mark`, the marks are called around the kernels.
 pub(super) fn emit(
     module: &mut ObjectModule,
     program: &Program,
     kernels: &[FuncId],
     weights: Option<&Weights>,
+    profile_mark: Option<FuncId>,
 ) -> Result<Function, CodegenError> {
     let isa = module.isa();
     let ptr = isa.pointer_type();
@@ -43,6 +55,7 @@ pub(super) fn emit(
         .map(|&id| module.declare_func_in_func(id, &mut func))
         .collect();
     let weights_gv = weights.map(|w| module.declare_data_in_func(w.id, &mut func));
+    let mark_ref = profile_mark.map(|id| module.declare_func_in_func(id, &mut func));
 
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
@@ -78,7 +91,14 @@ pub(super) fn emit(
     }
     let weights_base = weights_gv.map(|gv| b.ins().symbol_value(ptr, gv));
 
-    for call in &program.calls {
+    let mark = |b: &mut FunctionBuilder, k: usize| {
+        if let Some(f) = mark_ref {
+            let k = b.ins().iconst(types::I32, k as i64);
+            b.ins().call(f, &[k]);
+        }
+    };
+    for (k, call) in program.calls.iter().enumerate() {
+        mark(&mut b, k);
         let args = call
             .args
             .iter()
@@ -102,6 +122,7 @@ pub(super) fn emit(
             .brif(status, fail, &[BlockArg::Value(status)], next, &[]);
         b.switch_to_block(next);
     }
+    mark(&mut b, program.calls.len());
     let ok = b.ins().iconst(types::I32, 0);
     b.ins().return_(&[ok]);
 
