@@ -15,7 +15,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use nnc_ir::kernel::{BufId, ElemType, Expr, Kernel, Stmt, Ty};
+use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, Kernel, Scalar, Stmt, Ty};
 
 use super::CodegenError;
 
@@ -124,8 +124,8 @@ impl Emitter<'_, '_> {
             }
             Stmt::Store { buf, index, value } => {
                 let (v, _) = self.expr(value)?;
-                let addr = self.address(*buf, index)?;
-                self.b.ins().store(access_flags(), v, addr, 0);
+                let (addr, displacement) = self.address(*buf, index)?;
+                self.b.ins().store(access_flags(), v, addr, displacement);
             }
             Stmt::Loop {
                 var,
@@ -216,14 +216,33 @@ impl Emitter<'_, '_> {
             .ok_or_else(|| self.unsupported(format!("variable {index} is not declared")))
     }
 
-    /// `base + index * element size` of buffer `buf`.
-    pub(super) fn address(&mut self, buf: BufId, index: &Expr) -> Result<Value, CodegenError> {
+    /// The address of element `index` of buffer `buf`, as `(pointer, displacement)`:
+    /// `base + index * element size`, with the constant part of `index` (`i + 4`,
+    /// `p * 512 + 1024`) moved into the displacement, which the load or store
+    /// instruction carries, so that it costs no address arithmetic of its own.
+    pub(super) fn address(
+        &mut self,
+        buf: BufId,
+        index: &Expr,
+    ) -> Result<(Value, i32), CodegenError> {
         let base = *self
             .bufs
             .get(buf.0 as usize)
             .ok_or_else(|| self.unsupported(format!("buffer {} is not declared", buf.0)))?;
         let size = self.kernel.buffer(buf).elem.size() as i64;
-        let (index, _) = self.expr(index)?;
+        let (rest, constant) = split_constant(index);
+        let displacement = constant
+            .checked_mul(size)
+            .and_then(|d| i32::try_from(d).ok());
+        let (rest, displacement) = match (rest, displacement) {
+            (rest, Some(d)) => (rest, d),
+            // Too far for a displacement: keep the index whole.
+            (_, None) => (Some(index.clone()), 0),
+        };
+        let Some(rest) = rest else {
+            return Ok((base, displacement));
+        };
+        let (index, _) = self.expr(&rest)?;
         let mut offset = match size {
             1 => index,
             _ => self
@@ -234,12 +253,15 @@ impl Emitter<'_, '_> {
         if self.ptr != types::I64 {
             offset = self.b.ins().ireduce(self.ptr, offset);
         }
-        Ok(self.b.ins().iadd(base, offset))
+        Ok((self.b.ins().iadd(base, offset), displacement))
     }
 
     pub(super) fn load(&mut self, buf: BufId, index: &Expr, ty: Ty) -> Result<Value, CodegenError> {
-        let addr = self.address(buf, index)?;
-        let v = self.b.ins().load(clif_type(ty), access_flags(), addr, 0);
+        let (addr, displacement) = self.address(buf, index)?;
+        let v = self
+            .b
+            .ins()
+            .load(clif_type(ty), access_flags(), addr, displacement);
         // A bool byte in memory is true when non-zero; in registers it is 0/1.
         Ok(if ty.elem == ElemType::Bool {
             self.b.ins().icmp_imm_u(IntCC::NotEqual, v, 0)
@@ -253,5 +275,71 @@ impl Emitter<'_, '_> {
         self.b
             .try_use_var(var)
             .map_err(|e| self.unsupported(format!("variable use: {e}")))
+    }
+}
+
+/// `index` as `rest + constant`: the integer constants of its top-level sums and
+/// differences, gathered (`rest` is None when the index is a constant). Exact: a
+/// constant that would overflow stays in `rest`.
+fn split_constant(index: &Expr) -> (Option<Expr>, i64) {
+    match index {
+        Expr::Const(Scalar::Int(c, _)) => (None, *c),
+        Expr::Binary(op @ (BinaryOp::Add | BinaryOp::Sub), a, b) => {
+            let (ra, ca) = split_constant(a);
+            let (rb, cb) = split_constant(b);
+            let constant = match op {
+                BinaryOp::Add => ca.checked_add(cb),
+                _ => ca.checked_sub(cb),
+            };
+            let Some(constant) = constant else {
+                return (Some(index.clone()), 0);
+            };
+            let rest = match (ra, rb) {
+                (ra, None) => ra,
+                (None, Some(rb)) if *op == BinaryOp::Add => Some(rb),
+                (None, Some(rb)) => Some(Expr::Binary(
+                    BinaryOp::Sub,
+                    Box::new(Expr::index(0)),
+                    Box::new(rb),
+                )),
+                (Some(ra), Some(rb)) => Some(Expr::Binary(*op, Box::new(ra), Box::new(rb))),
+            };
+            (rest, constant)
+        }
+        _ => (Some(index.clone()), 0),
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use nnc_ir::kernel::VarId;
+
+    #[test]
+    fn constants_of_sums_and_differences_are_gathered() {
+        let i = Expr::Var(VarId(0));
+        let j = Expr::Var(VarId(1));
+        let add = |a: Expr, b: Expr| Expr::Binary(BinaryOp::Add, Box::new(a), Box::new(b));
+        let sub = |a: Expr, b: Expr| Expr::Binary(BinaryOp::Sub, Box::new(a), Box::new(b));
+        assert_eq!(split_constant(&Expr::index(7)), (None, 7));
+        assert_eq!(
+            split_constant(&add(i.clone(), Expr::index(4))),
+            (Some(i.clone()), 4)
+        );
+        let e = sub(
+            add(i.clone(), Expr::index(10)),
+            add(j.clone(), Expr::index(3)),
+        );
+        assert_eq!(split_constant(&e), (Some(sub(i.clone(), j.clone())), 7));
+        let e = sub(Expr::index(5), j.clone());
+        assert_eq!(
+            split_constant(&e),
+            (Some(sub(Expr::index(0), j.clone())), 5)
+        );
+        let e = add(i.clone(), Expr::index(i64::MAX));
+        let e = add(e, Expr::index(1));
+        assert_eq!(split_constant(&e), (Some(e.clone()), 0));
+        let product = Expr::Binary(BinaryOp::Mul, Box::new(i), Box::new(Expr::index(4)));
+        assert_eq!(split_constant(&product), (Some(product.clone()), 0));
     }
 }

@@ -8,8 +8,7 @@
 //!   with z = x rounded to half its mantissa so that z² is exact; R/S has one
 //!   coefficient set below 1/0.35 and another above (selected per lane).
 //!
-//! The f64 coefficients serve f32 too (rounded): more accurate than needed, no
-//! slower.
+//! This is the f64 version; f32 has a cheaper one of its own (`erf_f32.rs`).
 
 use nnc_ir::kernel::{BinaryOp, CompareOp, Expr};
 
@@ -183,6 +182,9 @@ impl FloatMath<'_> {
 
     /// erf x: odd, ±1 at ±inf, NaN for NaN.
     pub fn erf(&mut self, x: Expr) -> Expr {
+        if !self.is_f64() {
+            return self.erf_f32(x);
+        }
         let x = self.let_("erf_x", x);
         let p = self.erf_parts(x.clone());
         let mag = Self::sel(p.small.clone(), p.erf_small.clone(), self.erf_large(&p));
@@ -194,6 +196,9 @@ impl FloatMath<'_> {
     /// 1 + erf x, accurate for negative x too (it is erfc |x| there): what GELU
     /// needs so that its left tail keeps its relative precision.
     pub fn one_plus_erf(&mut self, x: Expr) -> Expr {
+        if !self.is_f64() {
+            return self.one_plus_erf_f32(x);
+        }
         let x = self.let_("erf_x", x);
         let p = self.erf_parts(x.clone());
         let negative = x.compare(CompareOp::Lt, self.c(0.0));

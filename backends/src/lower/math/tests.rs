@@ -16,7 +16,7 @@
 //! | log1p   | 3 | 3 | | atan  | 2 | 1 |
 //! | tanh    | 2 | 3 | | asin  | 3 | 2 |
 //! | sigmoid | 2 | 2 | | acos  | 3 | 2 |
-//! | erf     | 1 | ≤5 (*) | | sinh, cosh | 2-3 | 3 |
+//! | erf     | 2 | ≤5 (*) | | sinh, cosh | 2-3 | 3 |
 //! | asinh   | 3 | 3 | | acosh, atanh | 1-3 | 3 |
 //!
 //! (*) against a reference that is itself a few f64 ulps off near |x| = 1; at the

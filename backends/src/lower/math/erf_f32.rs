@@ -1,0 +1,112 @@
+//! erf in single precision, cheaply: two rational approximations and no
+//! exponential, about a third of the work of the fdlibm scheme in `erf.rs` (which
+//! f64 keeps). GELU's Erf form runs it on every hidden activation of a
+//! transformer, where the fdlibm version cost a quarter of the model's time.
+//!
+//! - |x| < 0.9: erf x = x + x·P(x²)/Q(x²) (the correction `P/Q` is small, so its
+//!   rounding errors shrink with it);
+//! - 0.9 <= |x| <= 4: erfc |x| = R(|x|)/S(|x|), fitted for absolute error
+//!   (<= 5e-8), and erf = 1 - erfc; past 4, erfc < 2e-8 and erf rounds to ±1.
+//!
+//! The coefficients are our own fits (linearised least squares, iterated, against
+//! mpmath's erf/erfc; then rounded to f32 and checked in f32 arithmetic): erf is
+//! within 3 ulps everywhere (the sweep in `tests.rs` checks it). `1 + erf x` on the
+//! left is `erfc |x|` to an absolute 5e-8, not to a relative precision: GELU's
+//! left tail, `x/2 · (1 + erf(x/√2))`, is then exact to ~1e-7 absolute.
+
+use nnc_ir::kernel::{CompareOp, Expr};
+
+use super::FloatMath;
+
+/// Below: the small-argument form; at and above: 1 - erfc.
+const SPLIT: f64 = 0.9;
+/// erfc is below half an ulp of 1 past this.
+const SATURATION: f64 = 4.0;
+
+/// erf x / x - 1 = P(z)/Q(z), z = x², on |x| < 0.9.
+const SMALL_P: [f64; 4] = [
+    0.128_379_166_126_251_22,
+    -0.331_532_001_495_361_33,
+    -0.013_123_076_409_101_486,
+    -0.001_413_522_637_449_205,
+];
+const SMALL_Q: [f64; 3] = [1.0, 0.347_364_246_845_245_36, 0.036_554_504_185_914_99];
+
+/// erfc a = R(a)/S(a) on 0.9 <= a <= 4.
+const TAIL_R: [f64; 6] = [
+    0.924_937_963_485_717_8,
+    -1.251_154_541_969_299_3,
+    0.681_111_633_777_618_4,
+    -0.186_407_059_431_076_05,
+    0.025_630_548_596_382_14,
+    -0.001_415_507_867_932_319_6,
+];
+const TAIL_S: [f64; 7] = [
+    1.0,
+    -0.627_317_965_030_670_2,
+    1.436_498_522_758_484,
+    -1.297_084_808_349_609_4,
+    1.012_077_569_961_547_9,
+    -0.382_524_758_577_346_8,
+    0.083_425_164_222_717_29,
+];
+
+/// The pieces both `erf` and `1 + erf` are made of.
+struct Parts {
+    /// |x| < SPLIT.
+    small: Expr,
+    /// erf |x| for |x| < SPLIT.
+    erf_small: Expr,
+    /// erfc |x| for |x| >= SPLIT (0 past the fit's range; NaN for NaN).
+    erfc_tail: Expr,
+}
+
+impl FloatMath<'_> {
+    fn erf_f32_parts(&mut self, a: &Expr) -> Parts {
+        let z = self.let_("erf_z", a.clone() * a.clone());
+        let correction = self.poly(&z, &SMALL_P) / self.poly(&z, &SMALL_Q);
+        let erf_small = self.let_("erf_small", a.clone().fma(correction, a.clone()));
+        // Clamped into the fit's range (NaN stays NaN: min/max propagate it).
+        let t = self.let_(
+            "erf_t",
+            a.clone().max(self.c(SPLIT)).min(self.c(SATURATION)),
+        );
+        let tail = self.poly(&t, &TAIL_R) / self.poly(&t, &TAIL_S);
+        // The fit dips just below zero at its end; erfc does not.
+        let tail = tail.max(self.c(0.0));
+        let beyond = a.clone().compare(CompareOp::Gt, self.c(SATURATION));
+        let erfc_tail = self.let_("erfc_tail", Self::sel(beyond, self.c(0.0), tail));
+        Parts {
+            small: a.clone().compare(CompareOp::Lt, self.c(SPLIT)),
+            erf_small,
+            erfc_tail,
+        }
+    }
+
+    /// erf x for f32 values (scalars or vectors).
+    pub(super) fn erf_f32(&mut self, x: Expr) -> Expr {
+        let x = self.let_("erf_x", x);
+        let a = self.let_("erf_a", self.abs(x.clone()));
+        let p = self.erf_f32_parts(&a);
+        let large = self.c(1.0) - p.erfc_tail;
+        let magnitude = Self::sel(p.small, p.erf_small, large);
+        let v = self.copysign(magnitude, x);
+        self.let_("erf", v)
+    }
+
+    /// 1 + erf x for f32 values; erfc |x| directly on the left.
+    pub(super) fn one_plus_erf_f32(&mut self, x: Expr) -> Expr {
+        let x = self.let_("erf_x", x);
+        let a = self.let_("erf_a", self.abs(x.clone()));
+        let p = self.erf_f32_parts(&a);
+        let negative = x.compare(CompareOp::Lt, self.c(0.0));
+        let small = Self::sel(
+            negative.clone(),
+            self.c(1.0) - p.erf_small.clone(),
+            self.c(1.0) + p.erf_small,
+        );
+        let large = Self::sel(negative, p.erfc_tail.clone(), self.c(2.0) - p.erfc_tail);
+        let v = Self::sel(p.small, small, large);
+        self.let_("one_plus_erf", v)
+    }
+}
