@@ -100,6 +100,21 @@ impl Emitter<'_, '_> {
                 let to = Ty::vector(ty.elem, *lanes);
                 (self.b.ins().splat(clif_type(to), x), to)
             }
+            Expr::Lanes(scalars) => {
+                let mut values = Vec::with_capacity(scalars.len());
+                for s in scalars {
+                    values.push(self.expr(s)?);
+                }
+                let Some(&(first, scalar)) = values.first() else {
+                    return Err(self.unsupported("a vector of no lanes"));
+                };
+                let to = Ty::vector(scalar.elem, values.len() as u8);
+                let mut v = self.b.ins().splat(clif_type(to), first);
+                for (lane, &(x, _)) in values.iter().enumerate().skip(1) {
+                    v = self.b.ins().insertlane(v, x, lane as u8);
+                }
+                (v, to)
+            }
             Expr::Extract(x, lane) => {
                 let (x, ty) = self.expr(x)?;
                 if *lane >= ty.lanes {

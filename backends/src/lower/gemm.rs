@@ -82,9 +82,10 @@ impl Matrix {
 /// j, lanes) -> value` for rows `i`, columns `j..j + lanes`.
 pub(super) type Epilogue<'a> = &'a dyn Fn(&mut KernelBuilder, Expr, Expr, Expr, u8) -> Expr;
 
-/// One f32 product `Y[M, N] = A[M, K] * B[K, N]`; Y has unit column stride, and
-/// so does B unless `lanes` is 1 (a strided convolution's input: the tile is then
-/// scalars, still kept in registers). A may be strided either way.
+/// One f32 product `Y[M, N] = A[M, K] * B[K, N]`; Y has unit column stride. B's
+/// columns may be strided (a strided convolution's input): its vectors are then
+/// gathered lane by lane, once per step for all the tile's rows. A may be
+/// strided either way.
 pub(super) struct Product<'a> {
     pub m: usize,
     pub n: usize,
@@ -110,10 +111,7 @@ pub(super) enum Reduction<'a> {
 
 /// Emits the tiled loop nests computing `p` with `lanes`-wide vectors.
 pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
-    debug_assert!(
-        (p.b.col == 1 || lanes == 1) && p.y.col == 1,
-        "Y rows are contiguous, and B's when loaded as vectors"
-    );
+    debug_assert!(p.y.col == 1, "Y rows are contiguous");
     let chunk = chunk_rows(p, tile);
     let chunked = p.m - p.m % chunk;
     if chunked > chunk {
@@ -216,7 +214,7 @@ fn emit_tile(
         let bv: Vec<_> = (0..vectors)
             .map(|c| {
                 let at = b_row.clone() + (c * lanes as usize) as i64 * p.b.col;
-                kb.let_var("b", ty, Expr::load(p.b.buf, at, ty))
+                kb.let_var("b", ty, load_row_vector(&p.b, at, lanes))
             })
             .collect();
         let a_col = a_start.clone() + a_offset;
@@ -244,6 +242,19 @@ fn emit_tile(
             kb.store(p.y.buf, p.y.at(ir.clone(), jc), value);
         }
     }
+}
+
+/// `lanes` consecutive columns of a row of `m` from element `at`: one vector load
+/// when the columns are contiguous, a lane-by-lane gather when strided.
+fn load_row_vector(m: &Matrix, at: Expr, lanes: u8) -> Expr {
+    let ty = Ty::vector(ElemType::F32, lanes);
+    if m.col == 1 || lanes == 1 {
+        return Expr::load(m.buf, at, ty);
+    }
+    let scalars = (0..lanes as i64)
+        .map(|l| Expr::load(m.buf, at.clone() + l * m.col, Ty::F32))
+        .collect();
+    Expr::lanes(scalars)
 }
 
 #[cfg(test)]

@@ -247,6 +247,11 @@ impl Expr {
         Expr::Extract(Box::new(self), lane)
     }
 
+    /// A vector of the given scalars, lane by lane.
+    pub fn lanes(scalars: Vec<Expr>) -> Expr {
+        Expr::Lanes(scalars)
+    }
+
     pub fn reduce(self, op: ReduceOp) -> Expr {
         Expr::Reduce(op, Box::new(self))
     }

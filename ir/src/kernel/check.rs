@@ -225,6 +225,7 @@ fn ids_in_expr(kernel: &Kernel, e: &Expr) -> Result<(), String> {
             ids_in_expr(kernel, a)?;
             ids_in_expr(kernel, b)
         }
+        Expr::Lanes(scalars) => scalars.iter().try_for_each(|s| ids_in_expr(kernel, s)),
         Expr::Fma(a, b, c) | Expr::Select(a, b, c) => {
             ids_in_expr(kernel, a)?;
             ids_in_expr(kernel, b)?;
@@ -498,6 +499,33 @@ impl Checker<'_> {
                 value_ty(ty).map_err(here)?;
                 if *lanes < 2 {
                     return Err(here(format!("splat to {lanes} lane(s)")));
+                }
+                Ok(ty)
+            }
+            Expr::Lanes(scalars) => {
+                let types = scalars
+                    .iter()
+                    .map(|s| self.expr(s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let first = *types
+                    .first()
+                    .ok_or_else(|| here("a vector of no lanes".into()))?;
+                if first.lanes != 1 || first.elem == ElemType::Bool {
+                    return Err(here(format!(
+                        "lanes of `{first}`: a vector is made of non-bool scalars"
+                    )));
+                }
+                if let Some(other) = types.iter().find(|t| **t != first) {
+                    return Err(here(format!(
+                        "lanes of `{first}` and `{other}`: all lanes have one type"
+                    )));
+                }
+                let lanes = u8::try_from(types.len())
+                    .map_err(|_| here(format!("a vector of {} lanes", types.len())))?;
+                let ty = Ty::vector(first.elem, lanes);
+                value_ty(ty).map_err(here)?;
+                if lanes < 2 {
+                    return Err(here("a vector of one lane".into()));
                 }
                 Ok(ty)
             }

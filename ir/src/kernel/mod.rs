@@ -149,6 +149,10 @@ pub enum Expr {
     Splat(u8, Box<Expr>),
     /// One lane of a vector.
     Extract(Box<Expr>, u8),
+    /// A vector whose lane `i` is the scalar `lanes[i]` (all of one non-bool
+    /// type; 2 or more of them, a valid vector): how strided data (a strided
+    /// convolution's input) becomes a vector.
+    Lanes(Vec<Expr>),
     /// Horizontal reduction of a vector to a scalar.
     Reduce(ReduceOp, Box<Expr>),
 }

@@ -138,6 +138,10 @@ impl Kernel {
             Expr::Bitcast(elem, a) => format!("bitcast<{}>({})", elem.name(), self.expr(a)),
             Expr::Splat(lanes, a) => format!("splat{lanes}({})", self.expr(a)),
             Expr::Extract(a, lane) => format!("{}.{lane}", self.expr(a)),
+            Expr::Lanes(scalars) => {
+                let scalars: Vec<String> = scalars.iter().map(|s| self.expr(s)).collect();
+                format!("lanes({})", scalars.join(", "))
+            }
             Expr::Reduce(op, a) => format!(
                 "reduce_{}({})",
                 format!("{op:?}").to_lowercase(),

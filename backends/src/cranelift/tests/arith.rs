@@ -485,6 +485,58 @@ fn reductions_splats_and_extracts() {
     check_program(&program, &inputs);
 }
 
+/// Vectors built lane by lane from strided scalars, of every lane count.
+#[test]
+fn vectors_from_strided_lanes() {
+    let mut k = KernelBuilder::new("lanes");
+    let a = k.buffer("a", F32, 16, false);
+    let b = k.buffer("b", I16, 32, false);
+    let c = k.buffer("c", F64, 4, false);
+    let of = k.buffer("of", F32, 8, true);
+    let oi = k.buffer("oi", I16, 8, true);
+    let od = k.buffer("od", F64, 2, true);
+    let gather = |buf, start: i64, stride: i64, n: i64, ty| {
+        Expr::lanes(
+            (0..n)
+                .map(|l| Expr::load(buf, Expr::index(start + l * stride), Ty::scalar(ty)))
+                .collect(),
+        )
+    };
+    k.for_range("j", 0, 2, 1, |k, j| {
+        // Every other element from j, and every fourth: a stride-2 / stride-4 input.
+        let start = Expr::load(a, j.clone(), Ty::scalar(F32));
+        let v = Expr::lanes(vec![
+            start,
+            Expr::load(a, j.clone() + 2, Ty::scalar(F32)),
+            Expr::load(a, j.clone() + 4, Ty::scalar(F32)),
+            Expr::load(a, j.clone() + 6, Ty::scalar(F32)),
+        ]);
+        k.store(of, j * 4, v + gather(a, 3, 4, 4, F32));
+    });
+    k.store(oi, Expr::index(0), gather(b, 1, 3, 8, I16));
+    k.store(od, Expr::index(0), gather(c, 3, -2, 2, F64));
+    let program = single_kernel(
+        "lanes",
+        vec![
+            io("a", DType::F32, &[16]),
+            io("b", DType::I16, &[32]),
+            io("c", DType::F64, &[4]),
+        ],
+        vec![
+            io("of", DType::F32, &[8]),
+            io("oi", DType::I16, &[8]),
+            io("od", DType::F64, &[2]),
+        ],
+        k.finish(),
+    );
+    let inputs = [
+        bytes_of(&(0..16).map(|i| i as f32 * 1.5 - 4.0).collect::<Vec<_>>()),
+        bytes_of(&(0..32).map(|i| (i * 977 - 9000) as i16).collect::<Vec<_>>()),
+        bytes_of(&[0.25f64, -1.0, 3.5, f64::INFINITY]),
+    ];
+    check_program(&program, &inputs);
+}
+
 #[test]
 fn float_math_bitcasts_and_f16_bits() {
     let mut k = KernelBuilder::new("floats");

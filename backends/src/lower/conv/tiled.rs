@@ -112,8 +112,9 @@ impl Convolution<'_> {
             self.geo.dilations[last],
             self.geo.pads[last],
         );
-        // A strided input row is not a vector load: the tile is then scalars.
-        let lanes = if stride == 1 { self.lanes } else { 1 };
+        // A strided input row is not a vector load: its vectors are gathered lane
+        // by lane, each gather shared by the tile's rows.
+        let lanes = self.lanes;
         let kernel_w = self.geo.kernel[last] as i64;
         let bias = self.bias;
         let in_w = xshape[2 + last] as i64;

@@ -195,6 +195,24 @@ impl Prover<'_> {
                 let a = self.eval(st, a)?;
                 scalar(a.ty.elem, a.range)
             }
+            Expr::Lanes(scalars) => {
+                // The type checker ran first: there are lanes, all of one type.
+                let mut elem = ElemType::F32;
+                let mut range: Option<Range> = None;
+                for (i, s) in scalars.iter().enumerate() {
+                    let lane = self.eval(st, s)?;
+                    elem = lane.ty.elem;
+                    range = match (i, range, lane.range) {
+                        (0, _, r) => r,
+                        (_, Some(a), Some(b)) => Some(a.union(b)),
+                        _ => None,
+                    };
+                }
+                Abs {
+                    ty: Ty::vector(elem, scalars.len() as u8),
+                    range,
+                }
+            }
             Expr::Reduce(op, a) => {
                 let a = self.eval(st, a)?;
                 let elem = a.ty.elem;

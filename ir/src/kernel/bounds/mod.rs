@@ -355,6 +355,7 @@ fn visit_vars(e: &Expr, f: &mut impl FnMut(VarId)) {
             visit_vars(b, f);
             visit_vars(c, f);
         }
+        Expr::Lanes(scalars) => scalars.iter().for_each(|s| visit_vars(s, f)),
     }
 }
 

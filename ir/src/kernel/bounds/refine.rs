@@ -162,6 +162,7 @@ pub(super) fn has_load(e: &Expr) -> bool {
         | Expr::Reduce(_, a) => has_load(a),
         Expr::Binary(_, a, b) | Expr::Compare(_, a, b) => has_load(a) || has_load(b),
         Expr::Fma(a, b, c) | Expr::Select(a, b, c) => has_load(a) || has_load(b) || has_load(c),
+        Expr::Lanes(scalars) => scalars.iter().any(has_load),
     }
 }
 

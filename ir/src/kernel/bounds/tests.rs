@@ -312,3 +312,23 @@ fn what_a_condition_says_about_a_load_does_not_outlive_a_store() {
     });
     fails_with(&k.finish(), &["load `data[idx[0]]`"]);
 }
+
+/// Each lane of a strided vector is its own access: the last one out of range
+/// fails, and the vector's value range is the union of its lanes'.
+#[test]
+fn strided_lanes_are_checked_lane_by_lane() {
+    let strided = |stride: i64| {
+        let mut k = KernelBuilder::new("strided");
+        let x = k.buffer("x", ElemType::F32, 32, false);
+        let y = k.buffer("y", ElemType::F32, 32, true);
+        k.for_range("j", 0, 8, 1, |k, j| {
+            let lanes = (0..4)
+                .map(|l| Expr::load(x, j.clone() + l * stride, Ty::scalar(ElemType::F32)))
+                .collect();
+            k.store(y, j * 4, Expr::lanes(lanes));
+        });
+        k.finish()
+    };
+    check(&strided(8)).unwrap();
+    fails_with(&strided(9), &["`x` of 32 elements", "index in [27, 34]"]);
+}

@@ -217,6 +217,33 @@ fn rejects_bad_conversions_and_lanes() {
 }
 
 #[test]
+fn rejects_bad_lane_lists() {
+    let one = || Expr::f32(1.0);
+    let k = kernel(|k, [_, y, _, _]| store_x0(k, y, Expr::lanes(vec![])));
+    rejects(k, &["a vector of no lanes"]);
+    let k = kernel(|k, [_, y, _, _]| store_x0(k, y, Expr::lanes(vec![one()])));
+    rejects(k, &["a vector of one lane"]);
+    let k = kernel(|k, [_, y, _, _]| store_x0(k, y, Expr::lanes(vec![one(), Expr::index(2)])));
+    rejects(k, &["all lanes have one type"]);
+    let k = kernel(|k, [_, y, _, _]| store_x0(k, y, Expr::lanes(vec![one(); 8])));
+    rejects(k, &["`f32x8` is neither a scalar nor a 128-bit vector"]);
+    let k = kernel(|k, [x, y, _, _]| {
+        let v = Expr::load(x, Expr::index(0), F32X4);
+        store_x0(k, y, Expr::lanes(vec![v.clone(), v]));
+    });
+    rejects(k, &["a vector is made of non-bool scalars"]);
+    let k = kernel(|k, [x, y, _, _]| {
+        let lane = |i| Expr::load(x, Expr::index(i), Ty::scalar(ElemType::F32));
+        k.store(
+            y,
+            Expr::index(0),
+            Expr::lanes(vec![lane(0), lane(5), lane(10), lane(15)]),
+        );
+    });
+    check(&k).expect("four strided lanes make an f32x4");
+}
+
+#[test]
 fn rejects_bad_constants() {
     let k = kernel(|k, [_, y, _, _]| {
         store_x0(k, y, Expr::int(300, ElemType::U8).convert(ElemType::F32))

@@ -411,6 +411,17 @@ impl Machine<'_, '_> {
                 let v = a.lane(0);
                 Value::build(Ty::vector(a.ty.elem, *n), |_| Ok(v)).map_err(at)
             }
+            Expr::Lanes(scalars) => {
+                let scalars = scalars
+                    .iter()
+                    .map(|s| self.eval(s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let Some(first) = scalars.first() else {
+                    return Err(self.type_error(e, "a vector of no lanes".into()));
+                };
+                let ty = Ty::vector(first.ty.elem, scalars.len() as u8);
+                Value::build(ty, |i| Ok(scalars[i].lane(0))).map_err(at)
+            }
             Expr::Extract(a, lane) => {
                 let a = self.eval(a)?;
                 let lane = *lane as usize;
