@@ -13,6 +13,7 @@ mod executor;
 mod native;
 mod tensor_io;
 mod toolchain;
+mod wasm;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! `nnc bench`: build a model natively, time it with the C harness, and report
-//! latency percentiles, GFLOP/s and the sizes of what was built.
+//! latency percentiles, GFLOP/s and the sizes of what was built. A wasm32 build is
+//! timed under Node.js by the runner script, which prints the same lines.
 //!
 //! Warm-up runs happen in the same harness process as the timed runs (so caches,
 //! page tables and the branch predictor are warm) and are left out of the
@@ -20,7 +21,7 @@ use crate::compile::compile;
 use crate::error::{Error, Result};
 use crate::native::{BuildOptions, ScratchDir, build as build_native};
 use crate::tensor_io::read_tensor;
-use crate::toolchain::toolchain_for;
+use crate::toolchain::{Toolchain, toolchain_for};
 
 /// How to time a model.
 pub struct BenchOptions {
@@ -55,7 +56,17 @@ pub fn bench(
     let compiled = compile(model, args)?;
     let macs = nnc_ir::cost::graph_macs(&compiled.graph);
 
-    let mut toolchain = toolchain_for(&target_spec)?;
+    let wasm = target_spec.arch == nnc_ir::Arch::Wasm32;
+    let mut toolchain = if wasm {
+        // The runner is Node.js, added once the build is there.
+        Toolchain {
+            cc: String::new(),
+            cc_flags: vec![],
+            runner: vec![],
+        }
+    } else {
+        toolchain_for(&target_spec)?
+    };
     let emulated = !toolchain.runner.is_empty();
     let mut prefix: Vec<String> = target
         .runner
@@ -73,12 +84,21 @@ pub fn bench(
         target: target_spec.clone(),
         name: "model".into(),
     };
-    let built = build_native(&compiled, &build_options, &lib_dir, started)?;
-    let harness = scratch.0.join("harness.c");
-    std::fs::write(&harness, artifact::c_harness(&built.program))
-        .map_err(|e| Error::file(&harness, e))?;
-    let executable = scratch.0.join("harness");
-    toolchain.link(&[&harness, &built.paths.library], &lib_dir, &executable)?;
+    let (built, executable) = if wasm {
+        let built = crate::wasm::build(&compiled, &build_options, &lib_dir, started)?;
+        let command = crate::wasm::runner_command(&target_spec, &scratch.0)?;
+        toolchain.runner.extend(command);
+        let executable = built.paths.es_module.clone();
+        (Built::from(built), executable)
+    } else {
+        let built = build_native(&compiled, &build_options, &lib_dir, started)?;
+        let harness = scratch.0.join("harness.c");
+        std::fs::write(&harness, artifact::c_harness(&built.program))
+            .map_err(|e| Error::file(&harness, e))?;
+        let executable = scratch.0.join("harness");
+        toolchain.link(&[&harness, &built.paths.library], &lib_dir, &executable)?;
+        (Built::from(built), executable)
+    };
 
     let (inputs, source) = bench_inputs(model, &built.program)?;
     let mut args = Vec::new();
@@ -133,6 +153,30 @@ pub fn bench(
         report.print();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What bench needs of a build, native or wasm.
+struct Built {
+    program: Program,
+    manifest: Manifest,
+}
+
+impl From<crate::native::Built> for Built {
+    fn from(b: crate::native::Built) -> Self {
+        Built {
+            program: b.program,
+            manifest: b.manifest,
+        }
+    }
+}
+
+impl From<crate::wasm::Built> for Built {
+    fn from(b: crate::wasm::Built) -> Self {
+        Built {
+            program: b.program,
+            manifest: b.manifest,
+        }
+    }
 }
 
 /// Where the inputs came from, for the report.
