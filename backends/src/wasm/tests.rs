@@ -305,3 +305,67 @@ console.log(`inputs ${JSON.stringify(inputs.map((i) => [i.name, i.dtype, i.shape
     );
     assert!(text.contains(r#"inputs [["x","f32",[10]]]"#), "{text}");
 }
+
+#[test]
+fn artifacts_are_written_all_or_nothing() {
+    let program = relu_program();
+    let target = parse_target("wasm32", &[]).unwrap();
+    let module = compile_program(&program, &target).unwrap();
+    let manifest = crate::artifact::Manifest::new(&program, &target);
+    let root = Scratch::new("artifacts");
+    let dir = root.0.join("out");
+    let paths = super::write_wasm_artifacts(&dir, &program, &module, &manifest).unwrap();
+    assert_eq!(std::fs::read(&paths.module).unwrap(), module.bytes);
+    assert_eq!(
+        std::fs::read_to_string(&paths.manifest).unwrap(),
+        manifest.to_json()
+    );
+    assert!(
+        std::fs::read_to_string(&paths.es_module)
+            .unwrap()
+            .contains(r#"const NAME = "relu";"#)
+    );
+    assert!(
+        std::fs::read_to_string(&paths.declarations)
+            .unwrap()
+            .contains("run(values: Inputs): Outputs")
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 4);
+
+    let mut bad = program.clone();
+    bad.name = "my-model".into();
+    let other = root.0.join("other");
+    let err = super::write_wasm_artifacts(&other, &bad, &module, &manifest).unwrap_err();
+    assert!(err.to_string().contains("'my_model'"), "{err}");
+    assert!(!other.exists());
+}
+
+/// Compiles `kernel` alone into a validated module (its buffers bound to the
+/// arena one after another): every kernel a lowering test makes must have wasm.
+pub(crate) fn assert_compiles(kernel: &nnc_ir::kernel::Kernel) {
+    let mut args = Vec::new();
+    let mut offset = 0;
+    for buffer in &kernel.buffers {
+        args.push(BufferRef::Arena { offset });
+        offset = (offset + buffer.len * buffer.elem.size()).next_multiple_of(16);
+    }
+    let program = Program {
+        name: "lowered".into(),
+        inputs: vec![],
+        outputs: vec![],
+        arena_bytes: offset.max(16),
+        arena_align: 16,
+        weights: vec![],
+        kernels: vec![kernel.clone()],
+        calls: vec![KernelCall {
+            kernel: 0,
+            kind: "test".into(),
+            args,
+            nodes: vec![],
+        }],
+    };
+    for target in wasm_targets() {
+        compile_program(&program, &target)
+            .unwrap_or_else(|e| panic!("wasm ({target}): {e}\n{kernel}"));
+    }
+}
