@@ -121,11 +121,12 @@ pub struct CompileArgs {
 /// The machine code is generated for.
 #[derive(Args, Debug, Clone)]
 pub struct TargetArgs {
-    /// `host`, `x86_64`, `aarch64`, `riscv64`, or a full target triple
-    /// (e.g. `aarch64-unknown-none` for bare metal).
+    /// `host`, `x86_64`, `aarch64`, `riscv64`, `wasm32`, or a full target triple
+    /// (e.g. `aarch64-unknown-none` for bare metal, `wasm32-unknown-unknown`).
     #[arg(long, default_value = "host")]
     pub target: String,
-    /// CPU features: e.g. `avx2,fma`, `avx512f`, or `native`.
+    /// CPU features: e.g. `avx2,fma`, `avx512f`, or `native`; for wasm32
+    /// `relaxed-simd` (fused multiply-add).
     #[arg(long, value_delimiter = ',')]
     pub cpu: Vec<String>,
     /// Run the compiled model under this command (native engine), e.g.
@@ -137,7 +138,7 @@ pub struct TargetArgs {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     /// Native code for `--target`, linked with a C harness and run (under qemu
-    /// for foreign architectures).
+    /// for foreign architectures; wasm32 under Node.js).
     Native,
     /// The reference evaluator (`ir::eval`).
     Eval,

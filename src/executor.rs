@@ -1,5 +1,5 @@
 //! Running a compiled model with the chosen engine: the reference evaluator, or
-//! native code for a target.
+//! native code for a target (for wasm32: the WebAssembly module under Node.js).
 
 use nnc_ir::Tensor;
 
@@ -31,6 +31,11 @@ impl<'a> Executor<'a> {
                     .map(|r| r.split_whitespace().map(str::to_string).collect())
                     .unwrap_or_default();
                 let target = resolve_target(target)?;
+                if target.arch == nnc_ir::Arch::Wasm32 {
+                    let started = std::time::Instant::now();
+                    let (model, _) = crate::wasm::prepare(compiled, &target, &runner, started)?;
+                    return Ok(Executor::Native(Box::new(model)));
+                }
                 let model = NativeModel::build(compiled, &target, &runner)?;
                 Ok(Executor::Native(Box::new(model)))
             }

@@ -15,6 +15,7 @@ mod peak;
 mod profile;
 mod tensor_io;
 mod toolchain;
+mod wasm;
 
 use std::process::ExitCode;
 

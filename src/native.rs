@@ -31,14 +31,18 @@ pub struct Built {
     pub manifest: Manifest,
 }
 
-/// Compiles an already canonicalised model to native artifacts in `dir`. Nothing is
-/// written unless everything succeeds.
-pub fn build(
-    compiled: &Compiled,
-    options: &BuildOptions,
-    dir: &Path,
-    started: Instant,
-) -> Result<Built> {
+/// A model planned and lowered to kernels: what every code generator starts from.
+pub struct Lowered {
+    pub program: Program,
+    /// The memory planner's lower bound of the arena.
+    pub arena_lower_bound: usize,
+    /// Each pass and stage so far with its time (ms).
+    pub timings: Vec<(String, f64)>,
+}
+
+/// Plans the arena of an already canonicalised model and lowers it to a kernel
+/// program for `options.target`.
+pub fn lower(compiled: &Compiled, options: &BuildOptions) -> Result<Lowered> {
     let graph = &compiled.graph;
     let mut timings: Vec<(String, f64)> = compiled
         .passes
@@ -69,17 +73,36 @@ pub fn build(
             ))
         })?;
     timed("lower", t);
+    Ok(Lowered {
+        program,
+        arena_lower_bound: plan.lower_bound,
+        timings,
+    })
+}
 
+/// Compiles an already canonicalised model to native artifacts in `dir`. Nothing is
+/// written unless everything succeeds.
+pub fn build(
+    compiled: &Compiled,
+    options: &BuildOptions,
+    dir: &Path,
+    started: Instant,
+) -> Result<Built> {
+    let Lowered {
+        program,
+        arena_lower_bound,
+        mut timings,
+    } = lower(compiled, options)?;
     let t = Instant::now();
     let codegen = nnc_backends::cranelift::CodegenOptions {
         profile: options.profile,
     };
     let object = nnc_backends::cranelift::compile_program_with(&program, &options.target, codegen)
         .map_err(|e| Error::Usage(format!("code generation failed: {e}")))?;
-    timed("codegen", t);
+    timings.push(("codegen".into(), t.elapsed().as_secs_f64() * 1e3));
 
     let mut manifest = Manifest::new(&program, &options.target);
-    manifest.arena_lower_bound_bytes = plan.lower_bound;
+    manifest.arena_lower_bound_bytes = arena_lower_bound;
     manifest.code_bytes = object.code_bytes;
     manifest.onnx_ops = compiled.onnx_ops.clone();
     manifest.passes = timings.into_iter().collect();
@@ -148,6 +171,22 @@ impl NativeModel {
             toolchain,
             program: built.program,
         })
+    }
+
+    /// A model already built in `scratch`: `toolchain.run(executable, files)` runs
+    /// it on input files and writes output files (the C harness's interface).
+    pub fn prepared(
+        scratch: ScratchDir,
+        executable: PathBuf,
+        toolchain: crate::toolchain::Toolchain,
+        program: Program,
+    ) -> NativeModel {
+        NativeModel {
+            scratch,
+            executable,
+            toolchain,
+            program,
+        }
     }
 
     /// Runs the model on `inputs` and returns its outputs.

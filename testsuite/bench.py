@@ -4,7 +4,7 @@ BENCHMARKS.md.
 
     testsuite/.venv/bin/python testsuite/bench.py [MODEL_DIR_OR_ONNX ...]
         [--runs N] [--rounds R] [--budget S] [--cpu CPU] [--cpu-features avx2,fma]
-        [--nnc PATH] [--out BENCHMARKS.md]
+        [--nnc PATH] [--out BENCHMARKS.md] [--wasm | --only-wasm] [--wasm-cpu relaxed-simd]
 
 Default models: every folder of ../shared/zoo. Each model folder holds model.onnx
 and, ideally, test_data_set_0/input_K.pb (used as the inputs of every engine;
@@ -22,6 +22,13 @@ nnc is timed by its own harness (`nnc bench --json`: clock around NAME_run only)
 onnxruntime and tract by time.perf_counter around one `run` call from Python,
 which adds a few microseconds of binding overhead: it only matters for the
 smallest models.
+
+With --wasm (or --only-wasm, which times nothing else), a second table compares
+nnc's WebAssembly build (`nnc bench --target wasm32`, timed by its Node.js runner
+around `NAME_run`) with onnxruntime-web's single-threaded SIMD wasm backend
+(`ort.env.wasm.numThreads = 1`, timed around `session.run` by
+testsuite/bench_ort_web.mjs) under the same Node.js. onnxruntime-web is installed
+with npm into target/ort-web from the pinned testsuite/package.json and lockfile.
 
 Not part of CI: timings depend on the machine and on what else runs on it.
 """
@@ -68,7 +75,15 @@ def parse_args():
                         "git revision)")
     p.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
     p.add_argument("--no-tract", action="store_true", help="skip tract even if installed")
-    return p.parse_args()
+    p.add_argument("--wasm", action="store_true",
+                   help="also time nnc's wasm32 build and onnxruntime-web under Node.js")
+    p.add_argument("--only-wasm", action="store_true",
+                   help="time only the wasm engines (nnc wasm32, onnxruntime-web)")
+    p.add_argument("--wasm-cpu", default="",
+                   help="nnc --cpu features for wasm32, e.g. relaxed-simd")
+    args = p.parse_args()
+    args.wasm = args.wasm or args.only_wasm
+    return args
 
 
 def model_path(arg: Path) -> Path:
@@ -120,6 +135,7 @@ def time_runs(run, budget: float, max_runs: int):
 
 class Nnc:
     name = "nnc"
+    target_args: list = []
 
     def __init__(self, exe: Path, path: Path, cpu: int, features: str):
         self.exe, self.path, self.cpu, self.features = exe, path, cpu, features
@@ -129,7 +145,7 @@ class Nnc:
 
     def bench(self, runs: int, warmup: int) -> dict:
         command = [str(self.exe), "bench", str(self.path), "--json", "--runs", str(runs),
-                   "--warmup", str(warmup), "--pin", str(self.cpu)]
+                   "--warmup", str(warmup), "--pin", str(self.cpu), *self.target_args]
         if self.features:
             command += ["--cpu", self.features]
         done = subprocess.run(command, capture_output=True, text=True)
@@ -137,6 +153,68 @@ class Nnc:
             lines = done.stderr.strip().splitlines()
             message = lines[-1] if lines else f"nnc bench exited with {done.returncode}"
             raise RuntimeError(message.removeprefix("nnc: error: "))
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def round(self, budget: float, max_runs: int):
+        runs = max(3, min(max_runs, int(budget * 1e3 / max(self.estimate_ms, 1e-3))))
+        result = self.bench(runs=runs, warmup=WARMUP)
+        self.estimate_ms = result["median_ms"]
+        return result["median_ms"], runs
+
+
+class NncWasm(Nnc):
+    """nnc's wasm32 build, timed under Node.js by nnc bench's runner script."""
+    name = "nnc-wasm"
+    target_args = ["--target", "wasm32"]
+
+
+ORT_WEB_DIR = REPO / "target" / "ort-web"
+
+
+def install_ort_web() -> Path:
+    """onnxruntime-web at the version pinned in testsuite/package.json (npm ci)."""
+    if not (ORT_WEB_DIR / "node_modules" / "onnxruntime-web").is_dir():
+        ORT_WEB_DIR.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy2(REPO / "testsuite" / name, ORT_WEB_DIR / name)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ORT_WEB_DIR, check=True,
+                       capture_output=True)
+    return ORT_WEB_DIR
+
+
+class OrtWeb:
+    """onnxruntime-web, wasm backend, one thread, SIMD, under Node.js."""
+    name = "ort-web"
+    dtypes = {np.float32: "float32", np.float64: "float64", np.int64: "int64",
+              np.int32: "int32", np.int8: "int8", np.uint8: "uint8", np.bool_: "bool"}
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.dir = install_ort_web()
+        self.scratch = Path(tempfile.mkdtemp(prefix="nnc-ort-web-"))
+        self.estimate_ms = None
+
+    def prepare(self, inputs: dict):
+        self.inputs = []
+        for k, (name, value) in enumerate(inputs.items()):
+            file = self.scratch / f"input_{k}.bin"
+            file.write_bytes(np.ascontiguousarray(value).tobytes())
+            dtype = self.dtypes.get(value.dtype.type)
+            if dtype is None:
+                raise RuntimeError(f"input dtype {value.dtype} not handled")
+            self.inputs.append({"name": name, "dtype": dtype, "shape": list(value.shape),
+                                "file": str(file)})
+        self.estimate_ms = self.bench(runs=1, warmup=1)["median_ms"]
+
+    def bench(self, runs: int, warmup: int) -> dict:
+        job = self.scratch / "job.json"
+        job.write_text(json.dumps({"inputs": self.inputs, "warmup": warmup, "runs": runs}))
+        done = subprocess.run(["node", str(REPO / "testsuite" / "bench_ort_web.mjs"),
+                               str(self.dir), str(self.path), str(job)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            raise RuntimeError(lines[-1] if lines else f"node exited with {done.returncode}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def round(self, budget: float, max_runs: int):
@@ -192,19 +270,28 @@ def tract_version():
 def bench_model(path: Path, args, use_tract: bool) -> dict:
     row = {"model": model_name(path), "notes": []}
     engines = []
-    try:
-        nnc = Nnc(args.nnc, path, args.cpu, args.cpu_features)
-        row["mflops"] = nnc.info["mflops"]
-        row["nnc_inputs"] = nnc.info["inputs"]
-        row["arena_bytes"] = nnc.info["arena_bytes"]
-        row["code_bytes"] = nnc.info["code_bytes"]
-        engines.append(nnc)
-    except Exception as e:  # noqa: BLE001 - reported in the table
-        row["notes"].append(f"nnc: {e}")
+    if not args.only_wasm:
+        try:
+            nnc = Nnc(args.nnc, path, args.cpu, args.cpu_features)
+            row["mflops"] = nnc.info["mflops"]
+            row["nnc_inputs"] = nnc.info["inputs"]
+            row["arena_bytes"] = nnc.info["arena_bytes"]
+            row["code_bytes"] = nnc.info["code_bytes"]
+            engines.append(nnc)
+        except Exception as e:  # noqa: BLE001 - reported in the table
+            row["notes"].append(f"nnc: {e}")
+    if args.wasm:
+        try:
+            nnc_wasm = NncWasm(args.nnc, path, args.cpu, args.wasm_cpu)
+            row.setdefault("mflops", nnc_wasm.info["mflops"])
+            engines.append(nnc_wasm)
+        except Exception as e:  # noqa: BLE001
+            row["notes"].append(f"nnc-wasm: {e}")
     ort_session = None
     try:
         ort_session = Ort(path)
-        engines.append(ort_session)
+        if not args.only_wasm:
+            engines.append(ort_session)
     except Exception as e:  # noqa: BLE001
         row["notes"].append(f"onnxruntime: {e}")
     inputs = None
@@ -212,7 +299,14 @@ def bench_model(path: Path, args, use_tract: bool) -> dict:
         inputs, source = load_inputs(path, ort_session.session)
         ort_session.prepare(inputs)
         row["inputs"] = source
-    if use_tract and inputs is not None:
+    if args.wasm and inputs is not None:
+        try:
+            web = OrtWeb(path)
+            web.prepare(inputs)
+            engines.append(web)
+        except Exception as e:  # noqa: BLE001
+            row["notes"].append(f"ort-web: {e}")
+    if use_tract and inputs is not None and not args.only_wasm:
         try:
             t = Tract(path)
             t.prepare(inputs)
@@ -263,6 +357,51 @@ def table(rows) -> str:
             f"| {fmt_ms(ort)} | {fmt_ratio(nnc, ort)} | {fmt_ms(tract)} "
             f"| {fmt_ratio(nnc, tract)} | {gflops} |")
     return "\n".join(lines)
+
+
+def wasm_table(rows) -> str:
+    head = "| model | MFLOPs | nnc-wasm ms | ORT-web ms | nnc-wasm/ORT-web | nnc-wasm GFLOP/s |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        nnc, web = r.get("nnc-wasm"), r.get("ort-web")
+        mflops = r.get("mflops")
+        gflops = f"{mflops / nnc:.2f}" if nnc and mflops else ""
+        lines.append(
+            f"| {r['model']} | {'' if mflops is None else f'{mflops:.1f}'} | {fmt_ms(nnc)} "
+            f"| {fmt_ms(web)} | {fmt_ratio(nnc, web)} | {gflops} |")
+    return "\n".join(lines)
+
+
+def node_version() -> str:
+    try:
+        return subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "not installed"
+
+
+def write_wasm_report(rows, args, command: str, started: datetime.datetime, load):
+    """--only-wasm: the wasm table alone, with how it was made."""
+    lock = json.loads((REPO / "testsuite" / "package-lock.json").read_text())
+    web = lock["packages"]["node_modules/onnxruntime-web"]["version"]
+    lines = [
+        "## WebAssembly (Node.js)",
+        "",
+        f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')}; Node.js {node_version()}; "
+        f"onnxruntime-web {web} (wasm backend, 1 thread, SIMD); nnc {args.nnc_label or git_rev()} "
+        f"`--target wasm32` {('--cpu ' + args.wasm_cpu) if args.wasm_cpu else '(SIMD128, no relaxed SIMD)'}; "
+        f"pinned to CPU {args.cpu}; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end",
+        f"- command: `{command}`",
+        f"- method: {args.rounds} interleaved rounds, each engine warmed up then timed up to "
+        f"{args.runs} runs per round; nnc-wasm by its Node.js runner around `NAME_run` (inputs "
+        "copied in and outputs out included), onnxruntime-web around `session.run`.",
+        "",
+        wasm_table(rows),
+        "",
+    ]
+    notes = [(r["model"], n) for r in rows for n in r["notes"]]
+    if notes:
+        lines += ["Notes:", ""] + [f"- {m}: {n}" for m, n in notes] + [""]
+    args.out.write_text("\n".join(lines))
 
 
 def lscpu() -> dict:
@@ -328,6 +467,9 @@ def write_report(rows, args, command: str, started: datetime.datetime, tract_ver
         table(rows),
         "",
     ]
+    if args.wasm:
+        lines += ["WebAssembly under Node.js " + node_version() + " (nnc `--target wasm32` vs "
+                  "onnxruntime-web, wasm backend, 1 thread, SIMD):", "", wasm_table(rows), ""]
     notes = [(r["model"], n) for r in rows for n in r["notes"]]
     if any(r["model"].endswith("int8_qdq") for r in rows):
         notes.append(("mobilenet_v2_int8_qdq",
@@ -381,8 +523,15 @@ def run_all(args):
         for note in row["notes"]:
             print(f"   {note}")
         rows.append(row)
-    print(table(rows))
     load = (load_start, os.getloadavg()[0])
+    if args.only_wasm:
+        print(wasm_table(rows))
+        write_wasm_report(rows, args, command, started, load)
+        print(f"wrote {args.out}")
+        return
+    print(table(rows))
+    if args.wasm:
+        print(wasm_table(rows))
     write_report(rows, args, command, started, tract_ver, load)
     print(f"wrote {args.out}")
 

@@ -2,9 +2,9 @@
 # The whole test suite, as CI runs it: build, lints, unit and cross-crate tests, the
 # example model and the Rust runtime example, the ONNX node tests (strict and
 # ahead-of-time forms; reference evaluator, native x86_64, native aarch64 under
-# qemu) checked against the ratchet, and the model zoo on every engine and target.
-# Installs what it needs on a fresh Debian machine: the cross compilers and qemu
-# (apt-get), a Python venv with pinned onnx (pip).
+# qemu, wasm32 under Node.js) checked against the ratchet, and the model zoo on
+# every engine and target. Installs what it needs on a fresh Debian machine: the
+# cross compilers, qemu and Node.js (apt-get), a Python venv with pinned onnx (pip).
 # Usage: testsuite/run.sh [--update-ratchet]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,11 +71,14 @@ check "conformance: native x86_64" conformance --engine native --form both \
   --json "$root/target/conformance-native.json"
 check "conformance: native aarch64 (qemu)" conformance --engine native --target aarch64 \
   --form aot --json "$root/target/conformance-aarch64.json"
+check "conformance: wasm32 (node)" conformance --engine native --target wasm32 \
+  --form aot --json "$root/target/conformance-wasm32.json"
 check "zoo: reference evaluator" testsuite/zoo.sh "$nnc" eval
 check "zoo: native x86_64" testsuite/zoo.sh "$nnc" native
 check "zoo: native aarch64 (qemu)" testsuite/zoo.sh "$nnc" native --target aarch64
 check "zoo: native riscv64 (qemu), small models" \
   env ZOO_MODELS="kws_dscnn mlp_784_256_256_10 mobilenet_v2" testsuite/zoo.sh "$nnc" native --target riscv64
+check "zoo: wasm32 (node)" testsuite/zoo.sh "$nnc" native --target wasm32
 check "zoo: valgrind (no invalid access)" \
   env ZOO_MODELS="kws_dscnn mobilenet_v2" testsuite/zoo.sh "$nnc" native --runner "valgrind --error-exitcode=1 -q"
 check "bare-metal build has no undefined symbols" testsuite/check_bare_metal.sh "$nnc"

@@ -4,6 +4,7 @@
 //!   (`nnc_ir::kernel`).
 //! - [`cranelift`]: a scheduled [`nnc_ir::kernel::Program`] -> native object code for
 //!   x86_64, aarch64 and riscv64.
+//! - [`wasm`]: the same program -> a WebAssembly module (SIMD128) and its ES module.
 //! - [`artifact`]: the static library, C header and manifest a user links.
 
 pub mod artifact;
@@ -11,3 +12,4 @@ pub mod cranelift;
 pub mod lower;
 pub mod schedule;
 pub mod target;
+pub mod wasm;

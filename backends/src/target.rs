@@ -24,7 +24,7 @@ use target_lexicon::{Architecture, OperatingSystem, Triple};
 use thiserror::Error;
 
 /// The architectures nnc generates native code for.
-pub const SUPPORTED_ARCHS: &str = "x86_64, aarch64, riscv64";
+pub const SUPPORTED_ARCHS: &str = "x86_64, aarch64, riscv64, wasm32";
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TargetError {
@@ -59,6 +59,8 @@ pub fn parse_target(name: &str, cpu_features: &[String]) -> Result<Target, Targe
     let features = resolve_features(arch, cpu_features)?;
     let has_fma = match arch {
         Arch::X86_64 => features.iter().any(|f| f == "fma"),
+        // Only relaxed SIMD has a fused multiply-add (f32x4.relaxed_madd).
+        Arch::Wasm32 => features.iter().any(|f| f == "relaxed-simd"),
         _ => true,
     };
     Ok(Target {
@@ -68,7 +70,9 @@ pub fn parse_target(name: &str, cpu_features: &[String]) -> Result<Target, Targe
         hosted: is_hosted(&triple),
         vector_bytes: 16,
         vector_registers: match arch {
-            Arch::X86_64 => 16,
+            // wasm has locals, not registers; its engines map them to the 16
+            // vector registers of x86_64 or the 32 of aarch64: plan for the fewer.
+            Arch::X86_64 | Arch::Wasm32 => 16,
             _ => 32,
         },
         has_fma,
@@ -122,6 +126,7 @@ fn parse_triple(name: &str) -> Result<Triple, TargetError> {
         "x86_64" => "x86_64-unknown-linux-gnu",
         "aarch64" => "aarch64-unknown-linux-gnu",
         "riscv64" => "riscv64gc-unknown-linux-gnu",
+        "wasm32" => "wasm32-unknown-unknown",
         other => other,
     };
     let mut triple = if full == "host" {
@@ -146,6 +151,7 @@ fn arch_of(triple: &Triple) -> Result<Arch, TargetError> {
         Architecture::X86_64 => Ok(Arch::X86_64),
         Architecture::Aarch64(_) => Ok(Arch::Aarch64),
         Architecture::Riscv64(_) => Ok(Arch::Riscv64),
+        Architecture::Wasm32 => Ok(Arch::Wasm32),
         other => Err(TargetError::UnsupportedArch {
             triple: triple.to_string(),
             arch: other.to_string(),
@@ -162,10 +168,15 @@ fn format_of(triple: &Triple) -> Result<BinaryFormat, TargetError> {
         target_lexicon::BinaryFormat::Elf => BinaryFormat::Elf,
         target_lexicon::BinaryFormat::Macho => BinaryFormat::MachO,
         target_lexicon::BinaryFormat::Coff => BinaryFormat::Coff,
+        target_lexicon::BinaryFormat::Wasm => BinaryFormat::Wasm,
         _ => return Err(unsupported()),
     };
     // The object writer emits riscv64 only as ELF.
     if matches!(triple.architecture, Architecture::Riscv64(_)) && format != BinaryFormat::Elf {
+        return Err(unsupported());
+    }
+    // WebAssembly is its own format, and only wasm32 is written as it.
+    if (triple.architecture == Architecture::Wasm32) != (format == BinaryFormat::Wasm) {
         return Err(unsupported());
     }
     Ok(format)
@@ -246,6 +257,13 @@ const RISCV64_FEATURES: &[Feature] = &[
     feature("zicond", &["has_zicond"], &[]),
 ];
 
+/// wasm32 features beyond SIMD128 (which is always used; no Cranelift flags: the
+/// WebAssembly emitter reads the feature names).
+const WASM32_FEATURES: &[Feature] = &[
+    feature("simd128", &[], &[]),
+    feature("relaxed-simd", &[], &["simd128"]),
+];
+
 /// Always on: V (the base G extensions are Cranelift's defaults).
 const RISCV64_BASELINE: &[&str] = &["has_v"];
 
@@ -254,7 +272,7 @@ fn features_of(arch: Arch) -> (&'static str, &'static [Feature]) {
         Arch::X86_64 => ("x86_64", X86_FEATURES),
         Arch::Aarch64 => ("aarch64", AARCH64_FEATURES),
         Arch::Riscv64 => ("riscv64", RISCV64_FEATURES),
-        Arch::Wasm32 => ("wasm32", &[]),
+        Arch::Wasm32 => ("wasm32", WASM32_FEATURES),
     }
 }
 
@@ -452,6 +470,22 @@ mod tests {
         assert!(matches!(e, TargetError::UnknownTarget { .. }), "{e}");
         let e = parse_target("riscv64gc-apple-darwin", &[]).unwrap_err();
         assert!(matches!(e, TargetError::UnsupportedFormat { .. }), "{e}");
+    }
+
+    #[test]
+    fn wasm32_is_a_target_of_its_own_format() {
+        for name in ["wasm32", "wasm32-unknown-unknown"] {
+            let t = parse_target(name, &[]).unwrap();
+            assert_eq!(t.triple, "wasm32-unknown-unknown");
+            assert_eq!((t.arch, t.format), (Arch::Wasm32, BinaryFormat::Wasm));
+            assert_eq!(t.vector_bytes, 16);
+            assert!(!t.has_fma);
+        }
+        let t = parse_target("wasm32", &features(&["relaxed-simd"])).unwrap();
+        assert_eq!(t.cpu_features, features(&["simd128", "relaxed-simd"]));
+        assert!(t.has_fma);
+        let e = parse_target("wasm32", &features(&["avx2"])).unwrap_err();
+        assert!(e.to_string().contains("relaxed-simd"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `nnc bench`: build a model natively, time it with the C harness, and report
-//! latency percentiles, GFLOP/s and the sizes of what was built.
+//! latency percentiles, GFLOP/s and the sizes of what was built. A wasm32 build is
+//! timed under Node.js by the runner script, which prints the same lines.
 //!
 //! Warm-up runs happen in the same harness process as the timed runs (so caches,
 //! page tables and the branch predictor are warm) and are left out of the
@@ -20,7 +21,7 @@ use crate::compile::compile;
 use crate::error::{Error, Result};
 use crate::native::{BuildOptions, ScratchDir, build as build_native};
 use crate::tensor_io::read_tensor;
-use crate::toolchain::toolchain_for;
+use crate::toolchain::{Toolchain, toolchain_for};
 use crate::{peak, profile};
 
 /// How to time a model.
@@ -58,7 +59,17 @@ pub fn bench(
     let compiled = compile(model, args)?;
     let macs = nnc_ir::cost::graph_macs(&compiled.graph);
 
-    let mut toolchain = toolchain_for(&target_spec)?;
+    let wasm = target_spec.arch == nnc_ir::Arch::Wasm32;
+    let mut toolchain = if wasm {
+        // The runner is Node.js, added once the build is there.
+        Toolchain {
+            cc: String::new(),
+            cc_flags: vec![],
+            runner: vec![],
+        }
+    } else {
+        toolchain_for(&target_spec)?
+    };
     let emulated = !toolchain.runner.is_empty();
     let mut prefix: Vec<String> = target
         .runner
@@ -77,16 +88,30 @@ pub fn bench(
         name: "model".into(),
         profile: options.per_kernel.is_some(),
     };
-    let built = build_native(&compiled, &build_options, &lib_dir, started)?;
-    let harness = scratch.0.join("harness.c");
-    let harness_source = if build_options.profile {
-        artifact::c_harness_profiled(&built.program)
+    let (built, executable) = if wasm {
+        if build_options.profile {
+            return Err(Error::Usage(
+                "--per-kernel profiles native builds only, not wasm32".into(),
+            ));
+        }
+        let built = crate::wasm::build(&compiled, &build_options, &lib_dir, started)?;
+        let command = crate::wasm::runner_command(&target_spec, &scratch.0)?;
+        toolchain.runner.extend(command);
+        let executable = built.paths.es_module.clone();
+        (Built::from(built), executable)
     } else {
-        artifact::c_harness(&built.program)
+        let built = build_native(&compiled, &build_options, &lib_dir, started)?;
+        let harness = scratch.0.join("harness.c");
+        let harness_source = if build_options.profile {
+            artifact::c_harness_profiled(&built.program)
+        } else {
+            artifact::c_harness(&built.program)
+        };
+        std::fs::write(&harness, harness_source).map_err(|e| Error::file(&harness, e))?;
+        let executable = scratch.0.join("harness");
+        toolchain.link(&[&harness, &built.paths.library], &lib_dir, &executable)?;
+        (Built::from(built), executable)
     };
-    std::fs::write(&harness, harness_source).map_err(|e| Error::file(&harness, e))?;
-    let executable = scratch.0.join("harness");
-    toolchain.link(&[&harness, &built.paths.library], &lib_dir, &executable)?;
 
     let (inputs, source) = bench_inputs(model, &built.program)?;
     let mut args = Vec::new();
@@ -153,6 +178,30 @@ pub fn bench(
         print!("{}", profile::render(&calls, peak, top));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What bench needs of a build, native or wasm.
+struct Built {
+    program: Program,
+    manifest: Manifest,
+}
+
+impl From<crate::native::Built> for Built {
+    fn from(b: crate::native::Built) -> Self {
+        Built {
+            program: b.program,
+            manifest: b.manifest,
+        }
+    }
+}
+
+impl From<crate::wasm::Built> for Built {
+    fn from(b: crate::wasm::Built) -> Self {
+        Built {
+            program: b.program,
+            manifest: b.manifest,
+        }
+    }
 }
 
 /// Where the inputs came from, for the report.

@@ -24,6 +24,37 @@ pub fn build(
     let name =
         nnc_backends::artifact::c_identifier(&name).map_err(|e| Error::Usage(e.to_string()))?;
     let compiled = compile(model, args)?;
+    if target.arch == nnc_ir::Arch::Wasm32 {
+        let built = crate::wasm::build(
+            &compiled,
+            &BuildOptions {
+                target,
+                name,
+                profile: false,
+            },
+            dir,
+            started,
+        )?;
+        let m = &built.manifest;
+        println!(
+            "{}: {} kernels, code {} B, weights {} B, arena {} B (lower bound {} B), {:.0} ms",
+            built.paths.module.display(),
+            built.program.calls.len(),
+            m.code_bytes,
+            m.weights_bytes,
+            m.arena_bytes,
+            m.arena_lower_bound_bytes,
+            m.compile_ms
+        );
+        for path in [
+            &built.paths.manifest,
+            &built.paths.es_module,
+            &built.paths.declarations,
+        ] {
+            println!("{}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let built = build_native(
         &compiled,
         &BuildOptions {

@@ -14,7 +14,7 @@ mod harness;
 mod header;
 mod ident;
 mod manifest;
-mod publish;
+pub(crate) mod publish;
 #[cfg(test)]
 mod testing;
 

@@ -223,7 +223,7 @@ fn sanitize(name: &str) -> String {
 /// memory it is bound to (model I/O, arena, weight), writable ones never bound to
 /// read-only memory. Kernels' own accesses are proven in bounds by
 /// `kernel::bounds`; this is the other half of memory safety.
-fn validate(program: &Program) -> Result<(), CodegenError> {
+pub(crate) fn validate(program: &Program) -> Result<(), CodegenError> {
     let fail = |message: String| CodegenError::InvalidProgram {
         program: program.name.clone(),
         message,

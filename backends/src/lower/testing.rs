@@ -57,6 +57,7 @@ pub fn check_lowering(graph: &Graph, values: &[Option<&Tensor>], rtol: f64, atol
     let kernel = super::lower_node(graph, node, &test_target()).unwrap_or_else(|e| panic!("{e}"));
     check::check(&kernel).unwrap_or_else(|e| panic!("type check: {e}\n{kernel}"));
     bounds::check(&kernel).unwrap_or_else(|e| panic!("bounds: {e}\n{kernel}"));
+    crate::wasm::tests::assert_compiles(&kernel);
 
     let expected = node
         .op

@@ -245,6 +245,19 @@ fn assert_same(program: &Program, target: &str, got: &Outcome, want: &Outcome) {
 /// (descriptor lines included).
 fn check_program(program: &Program, inputs: &[Vec<u8>]) -> String {
     let want = reference(program, inputs);
+    // The same program as WebAssembly, under Node.js.
+    for target in crate::wasm::tests::wasm_targets() {
+        if let Some((status, outputs)) =
+            crate::wasm::tests::run_under_node(program, inputs, &target)
+        {
+            assert_same(
+                program,
+                &target.to_string(),
+                &Outcome { status, outputs },
+                &want,
+            );
+        }
+    }
     let mut host_report = String::new();
     for toolchain in TOOLCHAINS {
         let target = toolchain.target();
