@@ -27,9 +27,9 @@ use nnc_ir::kernel::{
 };
 
 use super::element_io::{compute_elem, constant, load_value, store_value};
-use super::{depthwise, gemm};
 use super::signature::{Operand, Signature, kernel_name};
 use super::{LowerCtx, LowerError};
+use super::{depthwise, gemm};
 
 pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
     let mut k = KernelBuilder::new(kernel_name(ctx));
@@ -279,7 +279,12 @@ impl Convolution<'_> {
             pads: pair(&self.geo.pads),
         };
         let epilogue = depthwise::bias_epilogue(self.bias);
-        dw.emit(k, depthwise::Tile::for_target(target), self.lanes, &epilogue);
+        dw.emit(
+            k,
+            depthwise::Tile::for_target(target),
+            self.lanes,
+            &epilogue,
+        );
     }
 
     /// Row-accumulating direct convolution (f32, f64).

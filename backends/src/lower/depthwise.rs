@@ -100,7 +100,14 @@ struct Plane {
 
 /// The output indices `[lo, hi)` along one dim whose every tap reads inside
 /// `0..input` (empty: `lo == hi`).
-fn interior(input: i64, output: i64, kernel: i64, stride: i64, dilation: i64, pad: i64) -> (i64, i64) {
+pub(super) fn interior(
+    input: i64,
+    output: i64,
+    kernel: i64,
+    stride: i64,
+    dilation: i64,
+    pad: i64,
+) -> (i64, i64) {
     let reach = (kernel - 1) * dilation;
     let lo = (-(-pad).div_euclid(stride)).clamp(0, output);
     let hi = ((input - 1 + pad - reach).div_euclid(stride) + 1).clamp(lo, output);
@@ -108,7 +115,14 @@ fn interior(input: i64, output: i64, kernel: i64, stride: i64, dilation: i64, pa
 }
 
 /// The taps `[lo, hi)` of output index `o` that read inside `0..input`.
-fn taps_inside(o: i64, input: i64, kernel: i64, stride: i64, dilation: i64, pad: i64) -> (i64, i64) {
+pub(super) fn taps_inside(
+    o: i64,
+    input: i64,
+    kernel: i64,
+    stride: i64,
+    dilation: i64,
+    pad: i64,
+) -> (i64, i64) {
     let inside: Vec<i64> = (0..kernel)
         .filter(|&t| (0..input).contains(&(o * stride + t * dilation - pad)))
         .collect();
@@ -168,7 +182,12 @@ impl Depthwise<'_> {
     /// blocks of `tile.rows`, then one at a time.
     fn emit_plane(&self, k: &mut KernelBuilder, p: &Plane, tile: Tile, lanes: u8, epi: Epilogue) {
         let (h, _, oh, _) = self.dims();
-        let (kh, sh, dh, ph) = (self.kernel[0], self.strides[0], self.dilations[0], self.pads[0]);
+        let (kh, sh, dh, ph) = (
+            self.kernel[0],
+            self.strides[0],
+            self.dilations[0],
+            self.pads[0],
+        );
         let (lo, hi) = interior(h, oh, kh, sh, dh, ph);
         let border_row = |k: &mut KernelBuilder, row: i64| {
             let taps = taps_inside(row, h, kh, sh, dh, ph);
@@ -192,7 +211,9 @@ impl Depthwise<'_> {
 
     /// `rows` output rows from `row`, reading kernel rows `taps_h`: interior
     /// columns in tiles (full ones in a loop, then one narrower tile of whole
-    /// vectors, then one of scalars), border columns one at a time.
+    /// vectors, then the last columns as one vector overlapping the stored ones
+    /// (or scalars when the interior is narrower than a vector), border columns
+    /// one at a time.
     #[allow(clippy::too_many_arguments)]
     fn emit_row_block(
         &self,
@@ -206,7 +227,12 @@ impl Depthwise<'_> {
         epi: Epilogue,
     ) {
         let (_, w, _, ow) = self.dims();
-        let (kw, sw, dw, pw) = (self.kernel[1], self.strides[1], self.dilations[1], self.pads[1]);
+        let (kw, sw, dw, pw) = (
+            self.kernel[1],
+            self.strides[1],
+            self.dilations[1],
+            self.pads[1],
+        );
         // A strided row is not one vector load: scalar lanes then.
         let lanes = if sw == 1 { lanes } else { 1 };
         let l = lanes as i64;
@@ -216,14 +242,27 @@ impl Depthwise<'_> {
         let vectors_end = tiles_end + (hi - tiles_end) / l * l;
         let taps = (taps_h, (0, kw));
         k.for_range("ow", lo, tiles_end, width, |k, col| {
-            self.emit_tile(k, p, (row.clone(), rows), (col, tile.vectors, lanes), taps, epi);
+            self.emit_tile(
+                k,
+                p,
+                (row.clone(), rows),
+                (col, tile.vectors, lanes),
+                taps,
+                epi,
+            );
         });
         if vectors_end > tiles_end {
             let vectors = ((vectors_end - tiles_end) / l) as usize;
             let col = Expr::index(tiles_end);
             self.emit_tile(k, p, (row.clone(), rows), (col, vectors, lanes), taps, epi);
         }
-        if hi > vectors_end {
+        if hi > vectors_end && hi - lo >= l && l > 1 {
+            // The last few columns as one vector ending at `hi`: it recomputes
+            // columns already stored (the same values), at a quarter of the
+            // cost of scalars.
+            let col = Expr::index(hi - l);
+            self.emit_tile(k, p, (row.clone(), rows), (col, 1, lanes), taps, epi);
+        } else if hi > vectors_end {
             let scalars = (hi - vectors_end) as usize;
             let col = Expr::index(vectors_end);
             self.emit_tile(k, p, (row.clone(), rows), (col, scalars, 1), taps, epi);
@@ -311,13 +350,18 @@ mod tests {
         let mut rng = rng(41);
         for round in 0..70 {
             let kh = 1 + round % 7;
-            let kw = if round % 3 == 0 { rng.random_range(1..=7) } else { kh };
+            let kw = if round % 3 == 0 {
+                rng.random_range(1..=7)
+            } else {
+                kh
+            };
             let kernel = [kh, kw];
             let strides: Vec<usize> = (0..2).map(|_| rng.random_range(1..=2)).collect();
-            let dilations: Vec<usize> = (0..2)
-                .map(|_| if round % 5 == 4 { 2 } else { 1 })
+            let dilations: Vec<usize> =
+                (0..2).map(|_| if round % 5 == 4 { 2 } else { 1 }).collect();
+            let pads: Vec<usize> = (0..4)
+                .map(|d| rng.random_range(0..=kernel[d % 2]))
                 .collect();
-            let pads: Vec<usize> = (0..4).map(|d| rng.random_range(0..=kernel[d % 2])).collect();
             let channels = rng.random_range(2..=4);
             let multiplier = if round % 4 == 3 { 2 } else { 1 };
             let mut x_shape = vec![rng.random_range(1..=2), channels];

@@ -1,7 +1,8 @@
 //! Lowering of pooling: MaxPool (with its Indices output), AveragePool, LpPool
 //! over windows, and the global pools.
 //!
-//! Windowed pools compute each output pixel in locals, walking the window's
+//! 2-D f32 MaxPool (without Indices) and AveragePool run in register tiles along
+//! output rows (`rows`). Other windowed pools compute each output pixel in locals, walking the window's
 //! taps in the reference's order (row-major, positions outside the image
 //! skipped by `0 <= pos < len` guards), so sums round exactly as the reference.
 //! The divisor that counts padding is the product over dims of the window
@@ -15,7 +16,10 @@ use nnc_ir::kernel::{
 };
 use nnc_ir::ops::{GlobalPool, Pool, PoolKind};
 
+mod rows;
+
 use super::copy_nest::strides;
+use super::depthwise::Tile;
 use super::element_io::{compute_elem, constant, load_value, store_value};
 use super::math::FloatMath;
 use super::signature::{Operand, Signature, kernel_name};
@@ -71,6 +75,10 @@ fn windowed(
     pool: &Pool,
 ) -> Result<(), LowerError> {
     let (x, y) = (sig.input(ctx, 0)?, sig.output(ctx, 0)?);
+    if let Some(tiled) = rows::RowPool::new(x, y, sig.outputs.len(), pool) {
+        tiled.emit(k, Tile::for_target(ctx.target), ctx.target.f32_lanes());
+        return Ok(());
+    }
     let indices = sig.outputs.get(1);
     let xshape = x.shape();
     let r = xshape.len() - 2;
@@ -508,6 +516,53 @@ mod tests {
                 };
                 check(Op::Pool(pool), &x, 1);
             }
+        }
+    }
+
+    /// The tiled 2-D f32 max and average pools: kernels 1..=7, strides 1 and
+    /// 2, pads, ceil_mode, odd widths, so every tile, tail and border runs.
+    #[test]
+    fn tiled_pools_random_geometry() {
+        let mut rng = rng(34);
+        for round in 0..84 {
+            let kind = [
+                PoolKind::Max { storage_order: 0 },
+                PoolKind::Average {
+                    count_include_pad: false,
+                },
+                PoolKind::Average {
+                    count_include_pad: true,
+                },
+            ][round % 3];
+            let kh = 1 + round % 7;
+            let kernel = [
+                kh,
+                if round % 2 == 0 {
+                    kh
+                } else {
+                    rng.random_range(1..=7)
+                },
+            ];
+            let strides: Vec<usize> = (0..2).map(|_| rng.random_range(1..=2)).collect();
+            let dilations: Vec<usize> =
+                (0..2).map(|_| if round % 9 == 8 { 2 } else { 1 }).collect();
+            let pads: Vec<usize> = (0..4).map(|d| rng.random_range(0..kernel[d % 2])).collect();
+            let mut shape = vec![rng.random_range(1..=2), rng.random_range(1..=3)];
+            for d in 0..2 {
+                let extent = (kernel[d] - 1) * dilations[d] + 1;
+                let min = extent.saturating_sub(pads[d] + pads[2 + d]).max(1);
+                shape.push(rng.random_range(min..=min + 19));
+            }
+            let x = random(&mut rng, DType::F32, &shape);
+            let pool = Pool {
+                kind,
+                kernel_shape: kernel.to_vec(),
+                strides,
+                pads,
+                dilations,
+                ceil_mode: round % 4 == 1,
+            };
+            check(Op::Pool(pool), &x, 1);
         }
     }
 
