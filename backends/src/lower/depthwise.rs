@@ -6,10 +6,12 @@
 //! `vectors` vectors of output columns (f32x4 along the row with unit stride;
 //! scalars otherwise, since the kernel IR has no lane shuffle to de-interleave a
 //! stride-2 row). A tile accumulates over the taps in two loops (`kh`, `kw`):
-//! per tap it splats one weight and loads one input vector per accumulator. The
-//! tap loops are loops, not unrolled: Cranelift keeps loads in program order and
-//! sinks the FMAs to their uses, so an unrolled tap body would make every load
-//! of the body live at once and spill (see `/work/shared/notes/cranelift.md`).
+//! per tap it splats one weight and loads one input vector per accumulator. On
+//! targets without memory operands the tap loops stay loops: Cranelift keeps
+//! loads in program order and sinks the FMAs to their uses, so an unrolled tap
+//! body would make every load of the body live at once and spill (see
+//! `/work/shared/notes/cranelift.md`). On x86_64 the loads fold into the FMAs
+//! and the kernel row is unrolled (`Tile::unroll_taps`).
 //!
 //! Borders are separate loop nests so that the interior is branch-free: the
 //! interior rows and columns, whose every tap reads inside the image, run the
@@ -41,27 +43,40 @@ pub(super) struct Depthwise<'a> {
 pub(super) struct Tile {
     pub rows: usize,
     pub vectors: usize,
+    /// Unroll the kernel columns: where loads fold into the FMAs (x86_64
+    /// memory operands), an unrolled row of taps costs registers only for its
+    /// weights, and the tap loop's index arithmetic (which Cranelift
+    /// recomputes inside the innermost loop) is paid once per kernel row.
+    pub unroll_taps: bool,
 }
 
 impl Tile {
     /// A tap keeps `rows * vectors` accumulators, as many loaded inputs (all of
     /// a loop body's loads are live at once) and the splatted weight in
-    /// registers: 2 x 3 fits x86_64's 16 (with the register copy an FMA costs
-    /// there), 3 x 4 the 32 of aarch64 and riscv64.
+    /// registers: 3 x 4 fits the 32 of aarch64 and riscv64. On x86_64 the
+    /// loads fold into the FMAs, so a 2 x 3 tile with a row of up to 7 taps
+    /// unrolled keeps 6 accumulators, 7 weights and the register an FMA copies
+    /// in the 16.
     pub fn for_target(target: &Target) -> Tile {
         if target.vector_registers >= 32 {
             Tile {
                 rows: 3,
                 vectors: 4,
+                unroll_taps: false,
             }
         } else {
             Tile {
                 rows: 2,
                 vectors: 3,
+                unroll_taps: target.arch == nnc_ir::Arch::X86_64,
             }
         }
     }
 }
+
+/// Taps of a kernel row unrolled together (`Tile::unroll_taps`): 3 keeps the
+/// weights and accumulators in x86_64's registers; a 7-tap row unrolled spills.
+const UNROLLED_TAPS: i64 = 3;
 
 /// Whether a convolution with these operands and `group` is depthwise in the
 /// form this module handles: f32, 2-D, one input channel per group.
@@ -245,6 +260,7 @@ impl Depthwise<'_> {
             self.emit_tile(
                 k,
                 p,
+                tile.unroll_taps,
                 (row.clone(), rows),
                 (col, tile.vectors, lanes),
                 taps,
@@ -254,33 +270,59 @@ impl Depthwise<'_> {
         if vectors_end > tiles_end {
             let vectors = ((vectors_end - tiles_end) / l) as usize;
             let col = Expr::index(tiles_end);
-            self.emit_tile(k, p, (row.clone(), rows), (col, vectors, lanes), taps, epi);
+            self.emit_tile(
+                k,
+                p,
+                tile.unroll_taps,
+                (row.clone(), rows),
+                (col, vectors, lanes),
+                taps,
+                epi,
+            );
         }
         if hi > vectors_end && hi - lo >= l && l > 1 {
             // The last few columns as one vector ending at `hi`: it recomputes
             // columns already stored (the same values), at a quarter of the
             // cost of scalars.
             let col = Expr::index(hi - l);
-            self.emit_tile(k, p, (row.clone(), rows), (col, 1, lanes), taps, epi);
+            self.emit_tile(
+                k,
+                p,
+                tile.unroll_taps,
+                (row.clone(), rows),
+                (col, 1, lanes),
+                taps,
+                epi,
+            );
         } else if hi > vectors_end {
             let scalars = (hi - vectors_end) as usize;
             let col = Expr::index(vectors_end);
-            self.emit_tile(k, p, (row.clone(), rows), (col, scalars, 1), taps, epi);
+            self.emit_tile(
+                k,
+                p,
+                tile.unroll_taps,
+                (row.clone(), rows),
+                (col, scalars, 1),
+                taps,
+                epi,
+            );
         }
         for col in (0..lo).chain(hi..ow) {
             let taps = (taps_h, taps_inside(col, w, kw, sw, dw, pw));
             let at = (Expr::index(col), 1, 1);
-            self.emit_tile(k, p, (row.clone(), rows), at, taps, epi);
+            self.emit_tile(k, p, tile.unroll_taps, (row.clone(), rows), at, taps, epi);
         }
     }
 
     /// One register tile: `rows` output rows from `row` by `vectors` vectors of
     /// `lanes` columns from `col`, over kernel rows `taps.0` and columns
     /// `taps.1`, every tap inside the image.
+    #[allow(clippy::too_many_arguments)]
     fn emit_tile(
         &self,
         k: &mut KernelBuilder,
         p: &Plane,
+        unroll: bool,
         (row, rows): (Expr, usize),
         (col, vectors, lanes): (Expr, usize, u8),
         ((kh0, kh1), (kw0, kw1)): ((i64, i64), (i64, i64)),
@@ -310,7 +352,7 @@ impl Depthwise<'_> {
                 })
                 .collect();
             let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, p.w.clone() + th * kernel_w));
-            k.for_range("kw", kw0, kw1, 1, |k, tw| {
+            let mut tap = |k: &mut KernelBuilder, tw: Expr| {
                 let wv = Expr::load(self.w.buf, w_row.clone() + tw.clone(), Ty::F32);
                 let wv = k.let_var("w", ty, wv.splat(lanes));
                 for (r, x_row) in x_rows.iter().enumerate() {
@@ -321,7 +363,27 @@ impl Depthwise<'_> {
                         k.assign(a, Expr::var(wv).fma(xv, Expr::var(a)));
                     }
                 }
-            });
+            };
+            if unroll {
+                // Rows of taps in chunks of `UNROLLED_TAPS`, the rest unrolled.
+                let chunked = kw0 + (kw1 - kw0) / UNROLLED_TAPS * UNROLLED_TAPS;
+                if chunked - kw0 > UNROLLED_TAPS {
+                    k.for_range("kw", kw0, chunked, UNROLLED_TAPS, |k, tw| {
+                        for t in 0..UNROLLED_TAPS {
+                            tap(k, tw.clone() + t);
+                        }
+                    });
+                } else {
+                    for tw in kw0..chunked {
+                        tap(k, Expr::index(tw));
+                    }
+                }
+                for tw in chunked..kw1 {
+                    tap(k, Expr::index(tw));
+                }
+            } else {
+                k.for_range("kw", kw0, kw1, 1, |k, tw| tap(k, tw));
+            }
         });
         for (r, accs) in acc.iter().enumerate() {
             for (v, &a) in accs.iter().enumerate() {

@@ -9,9 +9,11 @@
 //! at least one tap inside the image (checked up front; the general lowering
 //! takes the others).
 //!
-//! Results match the reference exactly: a max starts from the window's first
-//! tap and keeps the running value unless a tap is greater (`v > best ? v :
-//! best`, so NaN handling is the reference's), and an average sums the taps in
+//! Results match the reference exactly on numbers: a max starts from the
+//! window's first tap and keeps the running value unless a tap is greater (`v >
+//! best ? v : best`, the reference's rule, NaN included, in vector lanes; scalar
+//! lanes use `max`, which also returns NaN when a later tap is NaN, because a
+//! scalar float select is a branch on x86_64), and an average sums the taps in
 //! the reference's row-major order and divides by the count, which is static
 //! for every tile (interior windows hold `KH * KW` taps).
 
@@ -253,6 +255,9 @@ impl<'a> RowPool<'a> {
                         let xv = Expr::load(self.x.buf, at, ty);
                         let next = match self.average {
                             Some(_) => Expr::var(a).binary(BinaryOp::Add, xv),
+                            // Scalars: a compare-and-select of floats is a branch on
+                            // x86_64, mispredicted half the time on real data.
+                            None if lanes == 1 => Expr::var(a).max(xv),
                             None => {
                                 let xv = Expr::var(k.let_var("x", ty, xv));
                                 xv.clone()
