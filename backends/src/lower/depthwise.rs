@@ -225,10 +225,8 @@ impl Depthwise<'_> {
     }
 
     /// `rows` output rows from `row`, reading kernel rows `taps_h`: interior
-    /// columns in tiles (full ones in a loop, then one narrower tile of whole
-    /// vectors, then the last columns as one vector overlapping the stored ones
-    /// (or scalars when the interior is narrower than a vector), border columns
-    /// one at a time.
+    /// columns in tiles (full ones in a loop, then narrower ones), border
+    /// columns one at a time with the taps inside the image.
     #[allow(clippy::too_many_arguments)]
     fn emit_row_block(
         &self,
@@ -248,75 +246,65 @@ impl Depthwise<'_> {
             self.dilations[1],
             self.pads[1],
         );
-        // A strided row is not one vector load: scalar lanes then.
-        let lanes = if sw == 1 { lanes } else { 1 };
-        let l = lanes as i64;
         let (lo, hi) = interior(w, ow, kw, sw, dw, pw);
-        let width = tile.vectors as i64 * l;
-        let tiles_end = lo + (hi - lo) / width * width;
-        let vectors_end = tiles_end + (hi - tiles_end) / l * l;
-        let taps = (taps_h, (0, kw));
-        k.for_range("ow", lo, tiles_end, width, |k, col| {
-            self.emit_tile(
-                k,
-                p,
-                tile.unroll_taps,
-                (row.clone(), rows),
-                (col, tile.vectors, lanes),
-                taps,
-                epi,
-            );
-        });
-        if vectors_end > tiles_end {
-            let vectors = ((vectors_end - tiles_end) / l) as usize;
-            let col = Expr::index(tiles_end);
-            self.emit_tile(
-                k,
-                p,
-                tile.unroll_taps,
-                (row.clone(), rows),
-                (col, vectors, lanes),
-                taps,
-                epi,
-            );
+        let full = (taps_h, (0, kw));
+        let rows = (row, rows);
+        let emit = |k: &mut KernelBuilder, span: Span, taps| {
+            self.emit_tile(k, p, tile.unroll_taps, rows.clone(), span, taps, epi);
+        };
+        // Interior tiles: `(span, outputs per tile, end)` runs of tiles from
+        // `at`, the first in a loop.
+        let mut at = lo;
+        let run = |k: &mut KernelBuilder,
+                   at: &mut i64,
+                   (vectors, lanes, keep): (usize, u8, i64),
+                   end: i64| {
+            let width = vectors as i64 * lanes as i64 / keep;
+            let stop = *at + (end - *at) / width * width;
+            let span = |col| Span {
+                col,
+                vectors,
+                lanes,
+                keep,
+            };
+            if stop - *at > width {
+                k.for_range("ow", *at, stop, width, |k, col| emit(k, span(col), full));
+            } else if stop > *at {
+                emit(k, span(Expr::index(*at)), full);
+            }
+            *at = stop;
+        };
+        let l = lanes as i64;
+        if sw == 1 && lanes > 1 {
+            run(k, &mut at, (tile.vectors, lanes, 1), hi);
+            run(k, &mut at, (1, lanes, 1), hi);
+            if hi > at && hi - lo >= l {
+                // The last few columns as one vector ending at `hi`: it
+                // recomputes columns already stored (the same values), at a
+                // quarter of the cost of scalars.
+                emit(k, Span::vectors(Expr::index(hi - l), 1, lanes), full);
+                at = hi;
+            }
+        } else if sw == 2 && lanes > 1 {
+            // Vectors at stride 1, even lanes kept: a vector reads one input
+            // column past its last output's window, so these tiles end where
+            // that column is still inside the image.
+            let reach = (kw - 1) * dw;
+            let end = ((w - 2 + pw - reach).div_euclid(2) + 1).clamp(lo, hi);
+            run(k, &mut at, (tile.vectors, lanes, 2), end);
+            run(k, &mut at, (1, lanes, 2), end);
         }
-        if hi > vectors_end && hi - lo >= l && l > 1 {
-            // The last few columns as one vector ending at `hi`: it recomputes
-            // columns already stored (the same values), at a quarter of the
-            // cost of scalars.
-            let col = Expr::index(hi - l);
-            self.emit_tile(
-                k,
-                p,
-                tile.unroll_taps,
-                (row.clone(), rows),
-                (col, 1, lanes),
-                taps,
-                epi,
-            );
-        } else if hi > vectors_end {
-            let scalars = (hi - vectors_end) as usize;
-            let col = Expr::index(vectors_end);
-            self.emit_tile(
-                k,
-                p,
-                tile.unroll_taps,
-                (row.clone(), rows),
-                (col, scalars, 1),
-                taps,
-                epi,
-            );
-        }
+        run(k, &mut at, (tile.vectors, 1, 1), hi);
+        run(k, &mut at, (1, 1, 1), hi);
         for col in (0..lo).chain(hi..ow) {
             let taps = (taps_h, taps_inside(col, w, kw, sw, dw, pw));
-            let at = (Expr::index(col), 1, 1);
-            self.emit_tile(k, p, tile.unroll_taps, (row.clone(), rows), at, taps, epi);
+            emit(k, Span::vectors(Expr::index(col), 1, 1), taps);
         }
     }
 
-    /// One register tile: `rows` output rows from `row` by `vectors` vectors of
-    /// `lanes` columns from `col`, over kernel rows `taps.0` and columns
-    /// `taps.1`, every tap inside the image.
+    /// One register tile: `rows` output rows from `row` by the columns of
+    /// `span`, over kernel rows `taps.0` and columns `taps.1`, every tap inside
+    /// the image.
     #[allow(clippy::too_many_arguments)]
     fn emit_tile(
         &self,
@@ -324,7 +312,7 @@ impl Depthwise<'_> {
         p: &Plane,
         unroll: bool,
         (row, rows): (Expr, usize),
-        (col, vectors, lanes): (Expr, usize, u8),
+        span: Span,
         ((kh0, kh1), (kw0, kw1)): ((i64, i64), (i64, i64)),
         epi: Epilogue,
     ) {
@@ -333,6 +321,12 @@ impl Depthwise<'_> {
         let [dh, dw] = self.dilations;
         let [ph, pw] = self.pads;
         let kernel_w = self.kernel[1];
+        let Span {
+            col,
+            vectors,
+            lanes,
+            keep,
+        } = span;
         let ty = Ty::vector(ElemType::F32, lanes);
         let acc: Vec<Vec<VarId>> = (0..rows)
             .map(|_| {
@@ -341,8 +335,10 @@ impl Depthwise<'_> {
                     .collect()
             })
             .collect();
-        // Input column of the tile's first output column at tap 0.
+        // Input column of the tile's first output column at tap 0; vector `v`
+        // reads from `v * step` after it.
         let x_col = Expr::var(k.let_var("xcol", Ty::INDEX, col.clone() * sw - pw));
+        let step = if lanes > 1 { lanes as i64 } else { sw };
         k.for_range("kh", kh0, kh1, 1, |k, th| {
             let x_rows: Vec<Expr> = (0..rows as i64)
                 .map(|r| {
@@ -352,13 +348,12 @@ impl Depthwise<'_> {
                 })
                 .collect();
             let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, p.w.clone() + th * kernel_w));
-            let mut tap = |k: &mut KernelBuilder, tw: Expr| {
+            let tap = |k: &mut KernelBuilder, tw: Expr| {
                 let wv = Expr::load(self.w.buf, w_row.clone() + tw.clone(), Ty::F32);
                 let wv = k.let_var("w", ty, wv.splat(lanes));
                 for (r, x_row) in x_rows.iter().enumerate() {
                     for (v, &a) in acc[r].iter().enumerate() {
-                        let offset = v as i64 * lanes as i64 * sw;
-                        let at = x_row.clone() + tw.clone() * dw + offset;
+                        let at = x_row.clone() + tw.clone() * dw + v as i64 * step;
                         let xv = Expr::load(self.x.buf, at, ty);
                         k.assign(a, Expr::var(wv).fma(xv, Expr::var(a)));
                     }
@@ -386,11 +381,45 @@ impl Depthwise<'_> {
             }
         });
         for (r, accs) in acc.iter().enumerate() {
+            let y_row = (row.clone() + r as i64) * ow + col.clone();
             for (v, &a) in accs.iter().enumerate() {
-                let pixel = (row.clone() + r as i64) * ow + col.clone() + v as i64 * lanes as i64;
-                let value = epi(k, Expr::var(a), p.channel.clone(), pixel.clone(), lanes);
-                k.store(self.y.buf, p.y.clone() + pixel, value);
+                let first = v as i64 * lanes as i64;
+                if keep == 1 {
+                    let pixel = y_row.clone() + first;
+                    let value = epi(k, Expr::var(a), p.channel.clone(), pixel.clone(), lanes);
+                    k.store(self.y.buf, p.y.clone() + pixel, value);
+                } else {
+                    for lane in (0..lanes as i64).step_by(keep as usize) {
+                        let pixel = y_row.clone() + (first + lane) / keep;
+                        let kept = Expr::var(a).extract(lane as u8);
+                        let value = epi(k, kept, p.channel.clone(), pixel.clone(), 1);
+                        k.store(self.y.buf, p.y.clone() + pixel, value);
+                    }
+                }
             }
+        }
+    }
+}
+
+/// The output columns of a tile: `vectors` vectors of `lanes` from output
+/// column `col`. With `keep == 1` lane `i` of vector `v` is output column
+/// `col + v * lanes + i` (scalars step along the row by the stride); with
+/// `keep == 2` (a stride-2 row) the vectors read the input at stride 1 and
+/// only their even lanes are outputs, `col + (v * lanes + i) / 2`.
+struct Span {
+    col: Expr,
+    vectors: usize,
+    lanes: u8,
+    keep: i64,
+}
+
+impl Span {
+    fn vectors(col: Expr, vectors: usize, lanes: u8) -> Span {
+        Span {
+            col,
+            vectors,
+            lanes,
+            keep: 1,
         }
     }
 }
@@ -398,11 +427,13 @@ impl Depthwise<'_> {
 #[cfg(test)]
 mod tests {
     use nnc_ir::ops::Conv;
-    use nnc_ir::{DType, Op};
+    use nnc_ir::{Arch, DType, Op, Target};
     use rand::Rng;
 
     use super::super::random_tensors::{random_small as random, rng};
-    use super::super::testing::check_op;
+    use super::super::testing::{
+        check_lowering, check_lowering_for, single_node_graph, test_target,
+    };
 
     /// Every kernel size 1..=7 (square and not), strides 1 and 2, dilations 1
     /// and 2, pads from none to past the kernel, odd widths: every tile, tail
@@ -410,6 +441,11 @@ mod tests {
     #[test]
     fn depthwise_convs_with_random_geometry() {
         let mut rng = rng(41);
+        let aarch64 = Target {
+            arch: Arch::Aarch64,
+            vector_registers: 32,
+            ..test_target()
+        };
         for round in 0..70 {
             let kh = 1 + round % 7;
             let kw = if round % 3 == 0 {
@@ -443,7 +479,11 @@ mod tests {
                 group: channels,
             });
             let bias = (round % 2 == 0).then_some(&b);
-            check_op(op, &[Some(&x), Some(&w), bias], &[1, 2], 1, 1e-5, 1e-4);
+            let inputs = [Some(&x), Some(&w), bias];
+            let graph = single_node_graph(op, &inputs, &[1, 2], 1);
+            check_lowering(&graph, &inputs, 1e-5, 1e-4);
+            // The tile shape and tap loops of 32-register targets too.
+            check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &aarch64);
         }
     }
 }
