@@ -252,50 +252,15 @@ impl Depthwise<'_> {
         let emit = |k: &mut KernelBuilder, span: Span, taps| {
             self.emit_tile(k, p, tile.unroll_taps, rows.clone(), span, taps, epi);
         };
-        // Interior tiles: `(span, outputs per tile, end)` runs of tiles from
-        // `at`, the first in a loop.
-        let mut at = lo;
-        let run = |k: &mut KernelBuilder,
-                   at: &mut i64,
-                   (vectors, lanes, keep): (usize, u8, i64),
-                   end: i64| {
-            let width = vectors as i64 * lanes as i64 / keep;
-            let stop = *at + (end - *at) / width * width;
-            let span = |col| Span {
-                col,
-                vectors,
-                lanes,
-                keep,
-            };
-            if stop - *at > width {
-                k.for_range("ow", *at, stop, width, |k, col| emit(k, span(col), full));
-            } else if stop > *at {
-                emit(k, span(Expr::index(*at)), full);
-            }
-            *at = stop;
-        };
-        let l = lanes as i64;
-        if sw == 1 && lanes > 1 {
-            run(k, &mut at, (tile.vectors, lanes, 1), hi);
-            run(k, &mut at, (1, lanes, 1), hi);
-            if hi > at && hi - lo >= l {
-                // The last few columns as one vector ending at `hi`: it
-                // recomputes columns already stored (the same values), at a
-                // quarter of the cost of scalars.
-                emit(k, Span::vectors(Expr::index(hi - l), 1, lanes), full);
-                at = hi;
-            }
-        } else if sw == 2 && lanes > 1 {
-            // Vectors at stride 1, even lanes kept: a vector reads one input
-            // column past its last output's window, so these tiles end where
-            // that column is still inside the image.
-            let reach = (kw - 1) * dw;
-            let end = ((w - 2 + pw - reach).div_euclid(2) + 1).clamp(lo, hi);
-            run(k, &mut at, (tile.vectors, lanes, 2), end);
-            run(k, &mut at, (1, lanes, 2), end);
-        }
-        run(k, &mut at, (tile.vectors, 1, 1), hi);
-        run(k, &mut at, (1, 1, 1), hi);
+        let halved_end = halved_end(w, kw, dw, pw, (lo, hi));
+        interior_spans(
+            k,
+            (lo, hi),
+            sw,
+            halved_end,
+            (tile.vectors, lanes),
+            &|k, span| emit(k, span, full),
+        );
         for col in (0..lo).chain(hi..ow) {
             let taps = (taps_h, taps_inside(col, w, kw, sw, dw, pw));
             emit(k, Span::vectors(Expr::index(col), 1, 1), taps);
@@ -401,20 +366,85 @@ impl Depthwise<'_> {
     }
 }
 
+/// Where stride-2 vector tiles (`Span::keep == 2`) of the interior `[lo,
+/// hi)` must end: a vector reads one input column past its last output's
+/// window, which must still be inside the image.
+pub(super) fn halved_end(
+    input: i64,
+    kernel: i64,
+    dilation: i64,
+    pad: i64,
+    (lo, hi): (i64, i64),
+) -> i64 {
+    let reach = (kernel - 1) * dilation;
+    ((input - 2 + pad - reach).div_euclid(2) + 1).clamp(lo, hi)
+}
+
+/// Covers the interior output columns `[lo, hi)` of a row with spans:
+/// `vectors` x `lanes` tiles in a loop, then narrower ones; with unit stride
+/// the last columns as one vector overlapping the stored ones (it recomputes
+/// the same values at a quarter of the cost of scalars); with stride 2,
+/// vectors at stride 1 keeping even lanes up to `halved_end`; scalars for what
+/// remains. `emit(k, span)` writes one tile.
+pub(super) fn interior_spans(
+    k: &mut KernelBuilder,
+    (lo, hi): (i64, i64),
+    stride: i64,
+    halved_end: i64,
+    (vectors, lanes): (usize, u8),
+    emit: &dyn Fn(&mut KernelBuilder, Span),
+) {
+    // Tiles of `shape` from `at` up to `end`, the first ones in a loop.
+    let run = |k: &mut KernelBuilder,
+               at: &mut i64,
+               (vectors, lanes, keep): (usize, u8, i64),
+               end: i64| {
+        let width = vectors as i64 * lanes as i64 / keep;
+        let stop = *at + (end - *at) / width * width;
+        let span = |col| Span {
+            col,
+            vectors,
+            lanes,
+            keep,
+        };
+        if stop - *at > width {
+            k.for_range("ow", *at, stop, width, |k, col| emit(k, span(col)));
+        } else if stop > *at {
+            emit(k, span(Expr::index(*at)));
+        }
+        *at = stop;
+    };
+    let mut at = lo;
+    let l = lanes as i64;
+    if stride == 1 && lanes > 1 {
+        run(k, &mut at, (vectors, lanes, 1), hi);
+        run(k, &mut at, (1, lanes, 1), hi);
+        if hi > at && hi - lo >= l {
+            emit(k, Span::vectors(Expr::index(hi - l), 1, lanes));
+            at = hi;
+        }
+    } else if stride == 2 && lanes > 1 {
+        run(k, &mut at, (vectors, lanes, 2), halved_end);
+        run(k, &mut at, (1, lanes, 2), halved_end);
+    }
+    run(k, &mut at, (vectors, 1, 1), hi);
+    run(k, &mut at, (1, 1, 1), hi);
+}
+
 /// The output columns of a tile: `vectors` vectors of `lanes` from output
 /// column `col`. With `keep == 1` lane `i` of vector `v` is output column
 /// `col + v * lanes + i` (scalars step along the row by the stride); with
 /// `keep == 2` (a stride-2 row) the vectors read the input at stride 1 and
 /// only their even lanes are outputs, `col + (v * lanes + i) / 2`.
-struct Span {
-    col: Expr,
-    vectors: usize,
-    lanes: u8,
-    keep: i64,
+pub(super) struct Span {
+    pub col: Expr,
+    pub vectors: usize,
+    pub lanes: u8,
+    pub keep: i64,
 }
 
 impl Span {
-    fn vectors(col: Expr, vectors: usize, lanes: u8) -> Span {
+    pub fn vectors(col: Expr, vectors: usize, lanes: u8) -> Span {
         Span {
             col,
             vectors,

@@ -3,7 +3,8 @@
 //!
 //! The same plan as the depthwise convolution (`lower::depthwise`): per plane,
 //! tiles of `rows` output rows by `vectors` vectors of output columns (f32x4
-//! with unit stride along the row, scalars otherwise), the window walked by two
+//! with unit stride along the row; with stride 2 f32x4 at stride 1 whose even
+//! lanes are the outputs; scalars otherwise), the window walked by two
 //! tap loops; border rows and columns on their own with the static range of
 //! taps inside the image, so the interior has no test. Every window must hold
 //! at least one tap inside the image (checked up front; the general lowering
@@ -20,7 +21,7 @@
 use nnc_ir::kernel::{BinaryOp, CompareOp, ElemType, Expr, KernelBuilder, Ty, VarId};
 use nnc_ir::ops::{Pool, PoolKind};
 
-use super::super::depthwise::{Tile, interior, taps_inside};
+use super::super::depthwise::{Span, Tile, halved_end, interior, interior_spans, taps_inside};
 use super::super::signature::Operand;
 
 /// One spatial dim of the window: input and output extents, kernel, stride,
@@ -168,42 +169,29 @@ impl<'a> RowPool<'a> {
         lanes: u8,
     ) {
         let cols = self.axes[1];
-        let lanes = if cols.stride == 1 { lanes } else { 1 };
-        let l = lanes as i64;
         let (lo, hi) = cols.interior();
-        let width = tile.vectors as i64 * l;
-        let tiles_end = lo + (hi - lo) / width * width;
-        let vectors_end = tiles_end + (hi - tiles_end) / l * l;
         let full = ((taps_h, (0, cols.kernel)), count * cols.kernel);
         let block = (row, rows);
-        k.for_range("ow", lo, tiles_end, width, |k, col| {
-            self.emit_tile(k, planes, block.clone(), (col, tile.vectors, lanes), full);
-        });
-        if vectors_end > tiles_end {
-            let at = (
-                Expr::index(tiles_end),
-                ((vectors_end - tiles_end) / l) as usize,
-                lanes,
-            );
-            self.emit_tile(k, planes, block.clone(), at, full);
-        }
-        if hi > vectors_end && hi - lo >= l && l > 1 {
-            // Recomputes columns already stored, with the same values.
-            self.emit_tile(
-                k,
-                planes,
-                block.clone(),
-                (Expr::index(hi - l), 1, lanes),
-                full,
-            );
-        } else if hi > vectors_end {
-            let at = (Expr::index(vectors_end), (hi - vectors_end) as usize, 1);
-            self.emit_tile(k, planes, block.clone(), at, full);
-        }
+        let halved_end = halved_end(
+            cols.input,
+            cols.kernel,
+            cols.dilation,
+            cols.pad_begin,
+            (lo, hi),
+        );
+        interior_spans(
+            k,
+            (lo, hi),
+            cols.stride,
+            halved_end,
+            (tile.vectors, lanes),
+            &|k, span| self.emit_tile(k, planes, block.clone(), span, full),
+        );
         for col in (0..lo).chain(hi..cols.output) {
             let col_count = self.average.map_or(1, |pad| cols.count(col, pad));
             let taps = ((taps_h, cols.taps(col)), count * col_count);
-            self.emit_tile(k, planes, block.clone(), (Expr::index(col), 1, 1), taps);
+            let span = Span::vectors(Expr::index(col), 1, 1);
+            self.emit_tile(k, planes, block.clone(), span, taps);
         }
     }
 
@@ -215,17 +203,25 @@ impl<'a> RowPool<'a> {
         k: &mut KernelBuilder,
         (x_plane, y_plane): &(Expr, Expr),
         (row, rows): (Expr, usize),
-        (col, vectors, lanes): (Expr, usize, u8),
+        span: Span,
         (((kh0, kh1), (kw0, kw1)), count): (((i64, i64), (i64, i64)), i64),
     ) {
         let [ax, ay] = self.axes;
+        let Span {
+            col,
+            vectors,
+            lanes,
+            keep,
+        } = span;
         let ty = Ty::vector(ElemType::F32, lanes);
         let x_col = Expr::var(k.let_var("xcol", Ty::INDEX, col.clone() * ay.stride - ay.pad_begin));
         let x_row = |r: i64, th: Expr| {
             let ih = (row.clone() + r) * ax.stride + th * ax.dilation - ax.pad_begin;
             x_plane.clone() + ih * ay.input + x_col.clone()
         };
-        let offset = |v: usize| v as i64 * lanes as i64 * ay.stride;
+        // Vector `v` reads from `v * step` past the tile's first input column.
+        let step = if lanes > 1 { lanes as i64 } else { ay.stride };
+        let offset = |v: usize| v as i64 * step;
         let acc: Vec<Vec<VarId>> = (0..rows as i64)
             .map(|r| {
                 (0..vectors)
@@ -271,11 +267,8 @@ impl<'a> RowPool<'a> {
             });
         });
         for (r, accs) in acc.iter().enumerate() {
+            let y_row = y_plane.clone() + (row.clone() + r as i64) * ay.output + col.clone();
             for (v, &a) in accs.iter().enumerate() {
-                let at = y_plane.clone()
-                    + (row.clone() + r as i64) * ay.output
-                    + col.clone()
-                    + v as i64 * lanes as i64;
                 let value = match self.average {
                     Some(_) => {
                         let n = Expr::f32(count as f32).splat(lanes);
@@ -283,7 +276,17 @@ impl<'a> RowPool<'a> {
                     }
                     None => Expr::var(a),
                 };
-                k.store(self.y.buf, at, value);
+                let first = v as i64 * lanes as i64;
+                if keep == 1 {
+                    k.store(self.y.buf, y_row.clone() + first, value);
+                } else {
+                    // A stride-2 row computed at stride 1: the even lanes.
+                    let value = Expr::var(k.let_var("pooled", ty, value));
+                    for lane in (0..lanes as i64).step_by(keep as usize) {
+                        let at = y_row.clone() + (first + lane) / keep;
+                        k.store(self.y.buf, at, value.clone().extract(lane as u8));
+                    }
+                }
             }
         }
     }
