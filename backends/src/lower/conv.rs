@@ -1,6 +1,9 @@
 //! Lowering of Conv and ConvTranspose (any number of spatial dims, groups,
 //! strides, dilations, explicit pads, optional bias) as direct convolutions.
 //!
+//! Conv, f32, 2-D depthwise (one input channel per group): register tiles
+//! along the output rows, see `depthwise`.
+//!
 //! Conv, f32, with at least one output column whose every tap reads inside the
 //! image (most layers, pointwise and strided ones included): the GEMM
 //! microkernel, see `tiled`.
