@@ -1,14 +1,14 @@
 //! Lowering of pooling: MaxPool (with its Indices output), AveragePool, LpPool
 //! over windows, and the global pools.
 //!
-//! 2-D f32 MaxPool (without Indices) and AveragePool run in register tiles along
-//! output rows (`rows`). Other windowed pools compute each output pixel in locals, walking the window's
-//! taps in the reference's order (row-major, positions outside the image
-//! skipped by `0 <= pos < len` guards), so sums round exactly as the reference.
+//! 2-D f32 MaxPool (without Indices) and AveragePool run in register tiles
+//! along output rows (`rows`). Other windowed pools compute each output pixel
+//! in locals, walking the window's taps in the reference's order (row-major,
+//! positions outside the image skipped by `0 <= pos < len` guards), so sums
+//! round exactly as the reference.
 //! The divisor that counts padding is the product over dims of the window
 //! positions inside input plus pads (the last `ceil_mode` window may reach past
-//! the end padding; those positions never count). Global pools reduce each
-//! plane, f32/f64 a vector at a time and four planes side by side.
+//! the end padding; those positions never count). Global pools: `global`.
 
 use nnc_ir::Op;
 use nnc_ir::kernel::{
