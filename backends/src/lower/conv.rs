@@ -1,6 +1,9 @@
 //! Lowering of Conv and ConvTranspose (any number of spatial dims, groups,
 //! strides, dilations, explicit pads, optional bias) as direct convolutions.
 //!
+//! Conv, f32, 2-D depthwise (one input channel per group): register tiles
+//! along the output rows, see `depthwise`.
+//!
 //! Conv, f32, with at least one output column whose every tap reads inside the
 //! image (most layers, pointwise and strided ones included): the GEMM
 //! microkernel, see `tiled`.
@@ -27,9 +30,9 @@ use nnc_ir::kernel::{
 };
 
 use super::element_io::{compute_elem, constant, load_value, store_value};
-use super::gemm;
 use super::signature::{Operand, Signature, kernel_name};
 use super::{LowerCtx, LowerError};
+use super::{depthwise, gemm};
 
 pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
     let mut k = KernelBuilder::new(kernel_name(ctx));
@@ -60,7 +63,9 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 lanes: ctx.target.lanes(x.elem().size()),
             };
             conv.check(ctx)?;
-            if conv.is_pointwise() {
+            if depthwise::applies(x, w, y, conv.group) {
+                conv.emit_depthwise(&mut k, ctx.target);
+            } else if conv.is_pointwise() {
                 conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));
             } else if let Some(interior) = conv.tiled_interior() {
                 conv.emit_tiled(&mut k, gemm::Tile::for_target(ctx.target), interior);
@@ -261,6 +266,28 @@ impl Convolution<'_> {
                 });
             });
         });
+    }
+
+    /// A 2-D f32 depthwise convolution (see `depthwise`), the bias added as
+    /// the tiles are stored.
+    fn emit_depthwise(&self, k: &mut KernelBuilder, target: &nnc_ir::Target) {
+        let pair = |v: &[i64]| [v[0], v[1]];
+        let dw = depthwise::Depthwise {
+            x: self.x,
+            w: self.w,
+            y: self.y,
+            kernel: [self.geo.kernel[0] as i64, self.geo.kernel[1] as i64],
+            strides: pair(&self.geo.strides),
+            dilations: pair(&self.geo.dilations),
+            pads: pair(&self.geo.pads),
+        };
+        let epilogue = depthwise::bias_epilogue(self.bias);
+        dw.emit(
+            k,
+            depthwise::Tile::for_target(target),
+            self.lanes,
+            &epilogue,
+        );
     }
 
     /// Row-accumulating direct convolution (f32, f64).

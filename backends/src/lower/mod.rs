@@ -17,6 +17,7 @@
 mod broadcast;
 mod conv;
 mod copy_nest;
+mod depthwise;
 mod element_io;
 mod elementwise;
 mod gemm;

@@ -53,8 +53,20 @@ pub fn single_node_graph(
 /// `atol + rtol * |expected|`, everything else exactly. Panics with a readable
 /// message (this is test code).
 pub fn check_lowering(graph: &Graph, values: &[Option<&Tensor>], rtol: f64, atol: f64) {
+    check_lowering_for(graph, values, rtol, atol, &test_target());
+}
+
+/// [`check_lowering`] for code generated for `target` (its tile shapes and
+/// vector width).
+pub fn check_lowering_for(
+    graph: &Graph,
+    values: &[Option<&Tensor>],
+    rtol: f64,
+    atol: f64,
+    target: &Target,
+) {
     let (_, node) = graph.nodes().next().expect("one node");
-    let kernel = super::lower_node(graph, node, &test_target()).unwrap_or_else(|e| panic!("{e}"));
+    let kernel = super::lower_node(graph, node, target).unwrap_or_else(|e| panic!("{e}"));
     check::check(&kernel).unwrap_or_else(|e| panic!("type check: {e}\n{kernel}"));
     bounds::check(&kernel).unwrap_or_else(|e| panic!("bounds: {e}\n{kernel}"));
     crate::wasm::tests::assert_compiles(&kernel);

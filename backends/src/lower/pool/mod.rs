@@ -1,24 +1,29 @@
 //! Lowering of pooling: MaxPool (with its Indices output), AveragePool, LpPool
 //! over windows, and the global pools.
 //!
-//! Windowed pools compute each output pixel in locals, walking the window's
-//! taps in the reference's order (row-major, positions outside the image
-//! skipped by `0 <= pos < len` guards), so sums round exactly as the reference.
+//! 2-D f32 MaxPool (without Indices) and AveragePool run in register tiles
+//! along output rows (`rows`). Other windowed pools compute each output pixel
+//! in locals, walking the window's taps in the reference's order (row-major,
+//! positions outside the image skipped by `0 <= pos < len` guards), so sums
+//! round exactly as the reference.
 //! The divisor that counts padding is the product over dims of the window
 //! positions inside input plus pads (the last `ceil_mode` window may reach past
-//! the end padding; those positions never count). Global pools reduce each
-//! plane, f32/f64 a vector at a time.
+//! the end padding; those positions never count). Global pools: `global`.
 
 use nnc_ir::Op;
 use nnc_ir::kernel::{
-    BinaryOp, BufId, CompareOp, ElemType, Expr, Kernel, KernelBuilder, ReduceOp, Ty, UnaryOp, VarId,
+    BinaryOp, CompareOp, ElemType, Expr, Kernel, KernelBuilder, Ty, UnaryOp, VarId,
 };
 use nnc_ir::ops::{GlobalPool, Pool, PoolKind};
 
+mod global;
+mod rows;
+
 use super::copy_nest::strides;
+use super::depthwise::Tile;
 use super::element_io::{compute_elem, constant, load_value, store_value};
 use super::math::FloatMath;
-use super::signature::{Operand, Signature, kernel_name};
+use super::signature::{Signature, kernel_name};
 use super::{LowerCtx, LowerError};
 
 pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
@@ -41,7 +46,7 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
     }
     match &ctx.node.op {
         Op::Pool(pool) => windowed(ctx, &mut k, &sig, pool)?,
-        Op::GlobalPool(pool) => global(ctx, &mut k, x, sig.output(ctx, 0)?, *pool),
+        Op::GlobalPool(pool) => global::global(ctx, &mut k, x, sig.output(ctx, 0)?, *pool),
         other => return Err(ctx.unsupported(format!("{} is not a pool", other.name()))),
     }
     Ok(k.finish())
@@ -71,6 +76,10 @@ fn windowed(
     pool: &Pool,
 ) -> Result<(), LowerError> {
     let (x, y) = (sig.input(ctx, 0)?, sig.output(ctx, 0)?);
+    if let Some(tiled) = rows::RowPool::new(x, y, sig.outputs.len(), pool) {
+        tiled.emit(k, Tile::for_target(ctx.target), ctx.target.f32_lanes());
+        return Ok(());
+    }
     let indices = sig.outputs.get(1);
     let xshape = x.shape();
     let r = xshape.len() - 2;
@@ -290,111 +299,6 @@ fn walk(
     });
 }
 
-/// Each plane reduced to one value.
-fn global(ctx: &LowerCtx, k: &mut KernelBuilder, x: &Operand, y: &Operand, pool: GlobalPool) {
-    let elem = x.elem();
-    let ce = compute_elem(elem);
-    let plane: usize = x.shape()[2..].iter().product();
-    let planes = x.shape()[0] * x.shape()[1];
-    let lanes = match elem {
-        ElemType::F32 | ElemType::F64 => ctx.target.lanes(elem.size()),
-        _ => 1,
-    };
-    let main = (plane - plane % lanes as usize) as i64;
-    let (xb, yb) = (x.buf, y.buf);
-    k.for_range("p", 0, planes as i64, 1, |k, p| {
-        let base = Expr::var(k.let_var("base", Ty::INDEX, p.clone() * plane as i64));
-        let result = match pool {
-            GlobalPool::Max => {
-                let init = constant(f64::NEG_INFINITY, elem);
-                let best = reduce(
-                    k,
-                    xb,
-                    elem,
-                    &base,
-                    (main, plane as i64),
-                    lanes,
-                    init,
-                    &|_, v, acc| v.clone().compare(CompareOp::Gt, acc.clone()).select(v, acc),
-                    ReduceOp::Max,
-                );
-                Expr::var(best)
-            }
-            GlobalPool::Average => {
-                let sum = reduce(
-                    k,
-                    xb,
-                    elem,
-                    &base,
-                    (main, plane as i64),
-                    lanes,
-                    constant(0.0, elem),
-                    &|_, v, acc| acc.binary(BinaryOp::Add, v),
-                    ReduceOp::Add,
-                );
-                Expr::var(sum).binary(BinaryOp::Div, Expr::float(plane as f64, ce))
-            }
-            GlobalPool::Lp { p: norm } => {
-                let norm = norm as f64;
-                let sum = reduce(
-                    k,
-                    xb,
-                    elem,
-                    &base,
-                    (main, plane as i64),
-                    1,
-                    constant(0.0, elem),
-                    &|k, v, acc| {
-                        let power = lp_power(k, ce, v.unary(UnaryOp::Abs), norm);
-                        acc.binary(BinaryOp::Add, power)
-                    },
-                    ReduceOp::Add,
-                );
-                lp_root(k, ce, Expr::var(sum), norm)
-            }
-        };
-        store_value(k, yb, elem, p, result);
-    });
-}
-
-/// Folds `len` elements of `x` from `base` with `step(k, value, acc)`: vectors
-/// of `lanes` up to `main` (then a horizontal `horizontal`), then scalars.
-/// Returns the scalar accumulator.
-#[allow(clippy::too_many_arguments)]
-fn reduce(
-    k: &mut KernelBuilder,
-    x: BufId,
-    elem: ElemType,
-    base: &Expr,
-    (main, len): (i64, i64),
-    lanes: u8,
-    init: Expr,
-    step: &dyn Fn(&mut KernelBuilder, Expr, Expr) -> Expr,
-    horizontal: ReduceOp,
-) -> VarId {
-    let ce = compute_elem(elem);
-    let start = if lanes > 1 {
-        let accv = k.let_var("accv", Ty::vector(ce, lanes), init.clone().splat(lanes));
-        k.for_range("i", 0, main, lanes as i64, |k, i| {
-            let v = load_value(k, x, elem, base.clone() + i, lanes);
-            let next = step(k, v, Expr::var(accv));
-            k.assign(accv, next);
-        });
-        let acc = k.let_var("acc", Ty::scalar(ce), Expr::var(accv).reduce(horizontal));
-        (acc, main)
-    } else {
-        (k.let_var("acc", Ty::scalar(ce), init), 0)
-    };
-    let (acc, from) = start;
-    k.for_range("i", from, len, 1, |k, i| {
-        let v = load_value(k, x, elem, base.clone() + i, 1);
-        let v = Expr::var(k.let_var("v", Ty::scalar(ce), v));
-        let next = step(k, v, Expr::var(acc));
-        k.assign(acc, next);
-    });
-    acc
-}
-
 #[cfg(test)]
 mod tests {
     use nnc_ir::ops::{GlobalPool, Pool, PoolKind};
@@ -508,6 +412,53 @@ mod tests {
                 };
                 check(Op::Pool(pool), &x, 1);
             }
+        }
+    }
+
+    /// The tiled 2-D f32 max and average pools: kernels 1..=7, strides 1 and
+    /// 2, pads, ceil_mode, odd widths, so every tile, tail and border runs.
+    #[test]
+    fn tiled_pools_random_geometry() {
+        let mut rng = rng(34);
+        for round in 0..84 {
+            let kind = [
+                PoolKind::Max { storage_order: 0 },
+                PoolKind::Average {
+                    count_include_pad: false,
+                },
+                PoolKind::Average {
+                    count_include_pad: true,
+                },
+            ][round % 3];
+            let kh = 1 + round % 7;
+            let kernel = [
+                kh,
+                if round % 2 == 0 {
+                    kh
+                } else {
+                    rng.random_range(1..=7)
+                },
+            ];
+            let strides: Vec<usize> = (0..2).map(|_| rng.random_range(1..=2)).collect();
+            let dilations: Vec<usize> =
+                (0..2).map(|_| if round % 9 == 8 { 2 } else { 1 }).collect();
+            let pads: Vec<usize> = (0..4).map(|d| rng.random_range(0..kernel[d % 2])).collect();
+            let mut shape = vec![rng.random_range(1..=2), rng.random_range(1..=3)];
+            for d in 0..2 {
+                let extent = (kernel[d] - 1) * dilations[d] + 1;
+                let min = extent.saturating_sub(pads[d] + pads[2 + d]).max(1);
+                shape.push(rng.random_range(min..=min + 19));
+            }
+            let x = random(&mut rng, DType::F32, &shape);
+            let pool = Pool {
+                kind,
+                kernel_shape: kernel.to_vec(),
+                strides,
+                pads,
+                dilations,
+                ceil_mode: round % 4 == 1,
+            };
+            check(Op::Pool(pool), &x, 1);
         }
     }
 
