@@ -49,6 +49,8 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
     if options.disabled {
         let report = EgraphReport {
             stop: "disabled".into(),
+            ops_before: report::op_histogram(graph),
+            ops_after: report::op_histogram(graph),
             kernels_before,
             kernels_after: kernels_before,
             ..EgraphReport::default()
@@ -81,6 +83,8 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         egraph_nodes: saturation.nodes,
         egraph_classes: saturation.classes,
         rewrites: saturation.applied,
+        ops_before: report::op_histogram(graph),
+        ops_after: report::op_histogram(&out),
         kernels_before,
         kernels_after: report::runtime_nodes(&out),
         seconds_before: before,

@@ -15,6 +15,9 @@ pub struct EgraphReport {
     pub egraph_classes: usize,
     /// Rule name -> times it added something new.
     pub rewrites: BTreeMap<String, usize>,
+    /// Nodes per op name of the graph entering and leaving the pass.
+    pub ops_before: BTreeMap<String, usize>,
+    pub ops_after: BTreeMap<String, usize>,
     /// Nodes that compute at run time (not folded from constants).
     pub kernels_before: usize,
     pub kernels_after: usize,
@@ -24,6 +27,15 @@ pub struct EgraphReport {
     pub millis: f64,
     /// Whether the rewritten graph was kept (false when it was not cheaper).
     pub applied: bool,
+}
+
+/// Nodes per op name.
+pub fn op_histogram(graph: &Graph) -> BTreeMap<String, usize> {
+    let mut ops = BTreeMap::new();
+    for (_, node) in graph.nodes() {
+        *ops.entry(node.op.name().to_string()).or_default() += 1;
+    }
+    ops
 }
 
 /// Nodes whose outputs depend on a graph input (what becomes a kernel).
