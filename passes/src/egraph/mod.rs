@@ -61,16 +61,24 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
     let extraction = Greedy {
         roofline: options.roofline,
     };
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
     let before = extraction.choose(&encoded.egraph, &encoded.roots).seconds;
+    let mut extract_millis = ms(t);
     let rewrites = rules::rewrites(&options.disabled_rules);
     let mut encoded = encoded;
+    let t = Instant::now();
     let (egraph, saturation) = runner::saturate(
         std::mem::take(&mut encoded.egraph),
         &rewrites,
         options.limits,
     );
     encoded.egraph = egraph;
+    let saturate_millis = ms(t);
+    let t = Instant::now();
     let choices = extraction.choose(&encoded.egraph, &encoded.roots);
+    extract_millis += ms(t);
+    let t = Instant::now();
     let applied = choices.seconds < before;
     let out = if applied {
         convert::to_graph(graph, &encoded, &choices)?
@@ -89,7 +97,10 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         kernels_after: report::runtime_nodes(&out),
         seconds_before: before,
         seconds_after: if applied { choices.seconds } else { before },
-        millis: start.elapsed().as_secs_f64() * 1e3,
+        millis: ms(start),
+        saturate_millis,
+        extract_millis,
+        rebuild_millis: ms(t),
         applied,
     };
     Ok((out, report))

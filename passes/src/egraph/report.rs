@@ -25,6 +25,11 @@ pub struct EgraphReport {
     pub seconds_before: f64,
     pub seconds_after: f64,
     pub millis: f64,
+    /// Of which: saturation, extraction (both runs) and building the graph with
+    /// its new weights.
+    pub saturate_millis: f64,
+    pub extract_millis: f64,
+    pub rebuild_millis: f64,
     /// Whether the rewritten graph was kept (false when it was not cheaper).
     pub applied: bool,
 }
@@ -60,8 +65,16 @@ impl fmt::Display for EgraphReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "egraph: {} after {} iterations, {} e-nodes in {} classes, {:.1} ms",
-            self.stop, self.iterations, self.egraph_nodes, self.egraph_classes, self.millis
+            "egraph: {} after {} iterations, {} e-nodes in {} classes, {:.1} ms \
+             (saturation {:.1}, extraction {:.1}, new weights and graph {:.1})",
+            self.stop,
+            self.iterations,
+            self.egraph_nodes,
+            self.egraph_classes,
+            self.millis,
+            self.saturate_millis,
+            self.extract_millis,
+            self.rebuild_millis
         )?;
         writeln!(
             f,

@@ -98,3 +98,15 @@ pub fn per_channel(eg: &IrEGraph, id: Id, channels: usize, rank: usize) -> Optio
     }
     Some(along)
 }
+
+/// Whether `class` already holds a convolution of `x`. Rules that would add
+/// another one skip: a second single-conv form of the same value costs the same,
+/// and building every variant (bias folded before or after a merge, ...) makes
+/// multi-branch blocks grow combinatorially.
+pub fn has_conv_over(eg: &IrEGraph, class: Id, x: Id) -> bool {
+    let x = eg.find(x);
+    eg[class].nodes.iter().any(|n| match n.as_op() {
+        Some((Op::Conv(_), operands)) => eg.find(operands[0]) == x,
+        _ => false,
+    })
+}

@@ -29,7 +29,8 @@ pub struct NodeRule {
     pub name: &'static str,
     /// The op name (as [`Op::name`]) of the e-node the rule starts from.
     pub head: &'static str,
-    pub apply: fn(&mut IrEGraph, &Op, &[Id]) -> Option<Id>,
+    /// Arguments: the e-graph, the head's class, the head's op and operands.
+    pub apply: fn(&mut IrEGraph, Id, &Op, &[Id]) -> Option<Id>,
 }
 
 /// Every rule, in a stable order.
@@ -97,7 +98,7 @@ impl Applier<Enode, IrAnalysis> for RuleApplier {
             .collect();
         let mut changed = Vec::new();
         for (op, operands) in heads {
-            if let Some(new) = (self.0.apply)(egraph, &op, &operands)
+            if let Some(new) = (self.0.apply)(egraph, eclass, &op, &operands)
                 && egraph.union(eclass, new)
             {
                 changed.push(eclass);

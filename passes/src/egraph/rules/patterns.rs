@@ -70,7 +70,7 @@ fn erf_term(eg: &IrEGraph, id: Id) -> Option<Id> {
     None
 }
 
-fn gelu_erf(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id> {
+fn gelu_erf(eg: &mut IrEGraph, _class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
     let float = |eg: &IrEGraph, x: Id| ty(eg, x).is_some_and(|t| t.dtype.is_float());
     let mut found = None;
     for (p, q) in pairs(operands) {
@@ -104,7 +104,7 @@ fn gelu_erf(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id> {
     Some(add_op(eg, gelu, vec![x]))
 }
 
-fn transpose_transpose(eg: &mut IrEGraph, op: &Op, operands: &[Id]) -> Option<Id> {
+fn transpose_transpose(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) -> Option<Id> {
     let Op::Transpose(outer) = op else {
         return None;
     };
@@ -129,7 +129,7 @@ fn transpose_transpose(eg: &mut IrEGraph, op: &Op, operands: &[Id]) -> Option<Id
     None
 }
 
-fn reshape_reshape(eg: &mut IrEGraph, op: &Op, operands: &[Id]) -> Option<Id> {
+fn reshape_reshape(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) -> Option<Id> {
     let Op::Reshape(outer) = op else { return None };
     for (_, inner) in ops_in(eg, operands[0], |op| matches!(op, Op::Reshape(_))) {
         let x = inner[0];

@@ -21,8 +21,8 @@ use nnc_ir::{DType, Op, Tensor};
 use super::super::analysis::IrEGraph;
 use super::super::language::{Enode, IdentityKernel};
 use super::{
-    NodeRule, absent, add_op, binary, is_absent, is_constant, literal, ops_in, per_channel,
-    reshape, same, scalar, ty,
+    NodeRule, absent, add_op, binary, has_conv_over, is_absent, is_constant, literal, ops_in,
+    per_channel, reshape, same, scalar, ty,
 };
 
 pub const RULES: &[NodeRule] = &[
@@ -97,7 +97,7 @@ fn column(n: usize, rank: usize) -> Vec<usize> {
     shape
 }
 
-fn bn_to_scale_shift(eg: &mut IrEGraph, op: &Op, operands: &[Id]) -> Option<Id> {
+fn bn_to_scale_shift(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) -> Option<Id> {
     let Op::BatchNorm(bn) = op else { return None };
     let [x, scale, bias, mean, var] = *operands else {
         return None;
@@ -142,13 +142,13 @@ fn per_output_channel(eg: &IrEGraph, conv_class: Id, k: Id) -> Option<usize> {
     per_channel(eg, k, out.shape[1], out.rank())
 }
 
-fn mul_into_conv(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id> {
+fn mul_into_conv(eg: &mut IrEGraph, class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
     for (c, s) in both_orders(operands) {
         let Some(along) = per_output_channel(eg, c, s) else {
             continue;
         };
         for conv in convs_in(eg, c) {
-            if !weights_constant(eg, &conv) {
+            if !weights_constant(eg, &conv) || has_conv_over(eg, class, conv.x) {
                 continue;
             }
             let w_rank = ty(eg, conv.w)?.rank();
@@ -166,14 +166,14 @@ fn mul_into_conv(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id> {
     None
 }
 
-fn add_into_conv(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id> {
+fn add_into_conv(eg: &mut IrEGraph, class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
     for (c, t) in both_orders(operands) {
         let Some(along) = per_output_channel(eg, c, t) else {
             continue;
         };
         let out_channels = ty(eg, c)?.shape[1];
         for conv in convs_in(eg, c) {
-            if !weights_constant(eg, &conv) {
+            if !weights_constant(eg, &conv) || has_conv_over(eg, class, conv.x) {
                 continue;
             }
             let base = if is_absent(eg, conv.b) {
@@ -276,7 +276,7 @@ fn pad_weight(eg: &mut IrEGraph, w: Id, (begin, end): &(Vec<usize>, Vec<usize>))
     add_op(eg, Op::Pad(pad), vec![w])
 }
 
-fn merge_parallel_convs(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id> {
+fn merge_parallel_convs(eg: &mut IrEGraph, class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
     let [ca, cb] = *operands else { return None };
     let result_ty = ty(eg, ca)?.clone();
     if ty(eg, cb) != Some(&result_ty) {
@@ -284,7 +284,10 @@ fn merge_parallel_convs(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<
     }
     for a in convs_in(eg, ca) {
         for b in convs_in(eg, cb) {
-            if !weights_constant(eg, &a) || !weights_constant(eg, &b) {
+            if !weights_constant(eg, &a)
+                || !weights_constant(eg, &b)
+                || has_conv_over(eg, class, a.x)
+            {
                 continue;
             }
             let Some((kernel, pads, [oa, ob])) = kernels_align(eg, &a, &b) else {
@@ -341,10 +344,10 @@ fn identity_fits(eg: &IrEGraph, conv: &ConvNode, result: Id) -> Option<Vec<usize
     fits.then(|| conv.attrs.pads[..spatial].to_vec())
 }
 
-fn identity_into_conv(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id> {
+fn identity_into_conv(eg: &mut IrEGraph, class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
     for (c, branch) in both_orders(operands) {
         for conv in convs_in(eg, c) {
-            if !weights_constant(eg, &conv) {
+            if !weights_constant(eg, &conv) || has_conv_over(eg, class, conv.x) {
                 continue;
             }
             let Some(tap) = identity_fits(eg, &conv, c) else {
@@ -379,7 +382,11 @@ fn identity_into_conv(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id
 /// one of them is a convolution with constant weights, so the new sum can merge
 /// (moving constants around a residual stream gains nothing and makes extraction
 /// duplicate sums).
-fn add_constant_outward(eg: &mut IrEGraph, _op: &Op, operands: &[Id]) -> Option<Id> {
+fn add_constant_outward(eg: &mut IrEGraph, class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
+    // Already one convolution: nothing left to merge into.
+    if !convs_in(eg, class).is_empty() {
+        return None;
+    }
     let result = ty(eg, operands.first().copied()?)?.clone();
     let computed = |eg: &IrEGraph, v: Id| !is_constant(eg, v) && ty(eg, v) == Some(&result);
     let mergeable = |eg: &IrEGraph, v: Id| convs_in(eg, v).iter().any(|c| weights_constant(eg, c));
@@ -418,7 +425,7 @@ fn zero_spatial_pad(eg: &IrEGraph, pad: &Pad, operands: &[Id]) -> bool {
         && pad.pads[n + 1] == 0
 }
 
-fn pad_into_conv(eg: &mut IrEGraph, op: &Op, operands: &[Id]) -> Option<Id> {
+fn pad_into_conv(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) -> Option<Id> {
     let Op::Conv(attrs) = op else { return None };
     let (&x, rest) = operands.split_first()?;
     let spatial = ty(eg, x)?.rank().checked_sub(2)?;
