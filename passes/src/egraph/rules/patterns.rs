@@ -131,15 +131,15 @@ fn transpose_transpose(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) 
 
 fn reshape_reshape(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) -> Option<Id> {
     let Op::Reshape(outer) = op else { return None };
-    for (_, inner) in ops_in(eg, operands[0], |op| matches!(op, Op::Reshape(_))) {
-        let x = inner[0];
-        if ty(eg, x).is_some_and(|t| t.shape == outer.shape) {
-            return Some(eg.find(x));
-        }
-        let reshaped = Reshape {
-            shape: outer.shape.clone(),
-        };
-        return Some(add_op(eg, Op::Reshape(reshaped), vec![x]));
+    let (_, inner) = ops_in(eg, operands[0], |op| matches!(op, Op::Reshape(_)))
+        .into_iter()
+        .next()?;
+    let x = inner[0];
+    if ty(eg, x).is_some_and(|t| t.shape == outer.shape) {
+        return Some(eg.find(x));
     }
-    None
+    let reshaped = Reshape {
+        shape: outer.shape.clone(),
+    };
+    Some(add_op(eg, Op::Reshape(reshaped), vec![x]))
 }
