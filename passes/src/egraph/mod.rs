@@ -79,12 +79,16 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
     let choices = extraction.choose(&encoded.egraph, &encoded.roots);
     extract_millis += ms(t);
     let t = Instant::now();
-    let applied = choices.seconds < before;
-    let out = if applied {
-        convert::to_graph(graph, &encoded, &choices)?
-    } else {
-        graph.clone()
+    let cheaper = choices.seconds < before;
+    // A program the rules got wrong (it fails to type-check on the way back) is a
+    // bug in a rule, not in the model: the model still compiles, unoptimised, and
+    // the report says why.
+    let (out, rebuild_error) = match cheaper.then(|| convert::to_graph(graph, &encoded, &choices)) {
+        Some(Ok(out)) => (out, None),
+        Some(Err(e)) => (graph.clone(), Some(e.to_string())),
+        None => (graph.clone(), None),
     };
+    let applied = cheaper && rebuild_error.is_none();
     let report = EgraphReport {
         stop: saturation.stop,
         iterations: saturation.iterations,
@@ -102,6 +106,7 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         extract_millis,
         rebuild_millis: ms(t),
         applied,
+        rebuild_error,
     };
     Ok((out, report))
 }

@@ -30,8 +30,11 @@ pub struct EgraphReport {
     pub saturate_millis: f64,
     pub extract_millis: f64,
     pub rebuild_millis: f64,
-    /// Whether the rewritten graph was kept (false when it was not cheaper).
+    /// Whether the rewritten graph was kept (false when it was not cheaper, or
+    /// could not be built).
     pub applied: bool,
+    /// Why the extracted program could not be turned back into IR, if it could not.
+    pub rebuild_error: Option<String>,
 }
 
 /// Nodes per op name.
@@ -89,6 +92,12 @@ impl fmt::Display for EgraphReport {
                 " (kept the input graph)"
             }
         )?;
+        if let Some(e) = &self.rebuild_error {
+            writeln!(
+                f,
+                "egraph: kept the input graph, the extracted one failed: {e}"
+            )?;
+        }
         for (rule, n) in &self.rewrites {
             writeln!(f, "egraph:   {rule}: {n}")?;
         }

@@ -8,10 +8,12 @@
 //! - [`reparam`]: BatchNorm and per-channel affine folding into convolutions,
 //!   parallel branches merged into one convolution (RepVGG, MobileOne, ACNet),
 //!   identity branches as identity kernels, Pad folded into Conv.
+//! - [`linear`]: per-column scales and shifts folded into MatMul and Gemm.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
 
 mod build;
+pub mod linear;
 pub mod patterns;
 pub mod reparam;
 
@@ -36,6 +38,7 @@ pub struct NodeRule {
 /// Every rule, in a stable order.
 pub fn all_rules() -> Vec<NodeRule> {
     let mut rules = reparam::RULES.to_vec();
+    rules.extend_from_slice(linear::RULES);
     rules.extend_from_slice(patterns::RULES);
     rules
 }
