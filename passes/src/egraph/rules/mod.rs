@@ -9,11 +9,13 @@
 //!   parallel branches merged into one convolution (RepVGG, MobileOne, ACNet),
 //!   identity branches as identity kernels, Pad folded into Conv.
 //! - [`linear`]: per-column scales and shifts folded into MatMul and Gemm.
+//! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
 
 mod build;
 pub mod linear;
+pub mod norm;
 pub mod patterns;
 pub mod reparam;
 
@@ -39,6 +41,7 @@ pub struct NodeRule {
 pub fn all_rules() -> Vec<NodeRule> {
     let mut rules = reparam::RULES.to_vec();
     rules.extend_from_slice(linear::RULES);
+    rules.extend_from_slice(norm::RULES);
     rules.extend_from_slice(patterns::RULES);
     rules
 }

@@ -2,6 +2,7 @@
 //! graph evaluated with `ir::eval` before and after the optimiser.
 
 mod linear;
+mod norm;
 mod patterns;
 mod reparam;
 mod runner;
