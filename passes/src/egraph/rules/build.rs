@@ -64,7 +64,15 @@ pub fn reshape(eg: &mut IrEGraph, x: Id, shape: Vec<usize>) -> Id {
     if ty(eg, x).is_some_and(|t| t.shape == shape) {
         return x;
     }
-    add_op(eg, Op::Reshape(Reshape { shape }), vec![x])
+    // Reshape the reshape's operand instead: no Reshape(Reshape(..)) chains for
+    // `reshape-reshape` to collapse afterwards.
+    let source = ops_in(eg, x, |op| matches!(op, Op::Reshape(_)))
+        .first()
+        .map_or(x, |(_, o)| o[0]);
+    if ty(eg, source).is_some_and(|t| t.shape == shape) {
+        return source;
+    }
+    add_op(eg, Op::Reshape(Reshape { shape }), vec![source])
 }
 
 pub fn literal(eg: &mut IrEGraph, tensor: Tensor) -> Id {
