@@ -8,12 +8,14 @@
 //! - [`reparam`]: BatchNorm and per-channel affine folding into convolutions,
 //!   parallel branches merged into one convolution (RepVGG, MobileOne, ACNet),
 //!   identity branches as identity kernels, Pad folded into Conv.
+//! - [`chain`]: a pointwise conv after a conv merged into one, when it pays.
 //! - [`linear`]: per-column scales and shifts folded into MatMul and Gemm.
 //! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
 
 mod build;
+pub mod chain;
 pub mod linear;
 pub mod norm;
 pub mod patterns;
@@ -40,6 +42,7 @@ pub struct NodeRule {
 /// Every rule, in a stable order.
 pub fn all_rules() -> Vec<NodeRule> {
     let mut rules = reparam::RULES.to_vec();
+    rules.extend_from_slice(chain::RULES);
     rules.extend_from_slice(linear::RULES);
     rules.extend_from_slice(norm::RULES);
     rules.extend_from_slice(patterns::RULES);
