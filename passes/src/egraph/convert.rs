@@ -186,12 +186,16 @@ impl Builder<'_> {
                 return Err(IrError::Graph(format!("input {v:?} is not a graph input")));
             }
             Enode::Weight(v) => Built::Value(self.weight(v)?),
+            // Names carry the class id: unique without searching (fresh_name's
+            // search is linear in the names already taken from the same base).
             Enode::Literal(l) => {
-                let name = self.out.fresh_name("egraph.literal");
+                let name = self.out.fresh_name(&format!("egraph/literal/{class}"));
                 Built::Value(self.out.add_const(name, l.tensor().clone())?)
             }
             Enode::IdentityKernel(k) => {
-                let name = self.out.fresh_name("egraph.identity_kernel");
+                let name = self
+                    .out
+                    .fresh_name(&format!("egraph/identity_kernel/{class}"));
                 Built::Value(self.out.add_const(name, k.tensor())?)
             }
             Enode::Absent => Built::Absent,
@@ -229,9 +233,10 @@ impl Builder<'_> {
         }
         let origin = self.origins.get(&class).cloned();
         let op = key.op().clone();
-        let base = origin
-            .as_ref()
-            .map_or_else(|| format!("egraph/{}", op.name()), |o| o.node.clone());
+        let base = origin.as_ref().map_or_else(
+            || format!("egraph/{}/{class}", op.name()),
+            |o| o.node.clone(),
+        );
         let all_const = inputs.iter().flatten().all(|&v| self.out.is_const(v));
         if origin.is_none() && all_const && !keeps_as_node(&op) {
             // A weight-producing e-node: the new weight, computed once.

@@ -83,3 +83,24 @@ fn conversion_round_trips() {
     let got = nnc_ir::eval::run(&out, &[x]).unwrap();
     assert_eq!(want, got);
 }
+
+/// Optimiser time and e-graph size against depth (`cargo test --release -p
+/// nnc-passes depth_scaling -- --ignored --nocapture`): a measurement, not a check.
+#[test]
+#[ignore]
+fn depth_scaling() {
+    for depth in [8, 16, 32, 64, 128] {
+        let b = stack(depth);
+        let start = std::time::Instant::now();
+        let (_, report) = crate::egraph::optimize(&b.g, &EgraphOptions::default()).unwrap();
+        println!(
+            "depth {depth:4}: {:6} e-nodes, {:7.1} ms (saturation {:.1}, extraction {:.1}, rebuild {:.1} ms), {}",
+            report.egraph_nodes,
+            start.elapsed().as_secs_f64() * 1e3,
+            report.saturate_millis,
+            report.extract_millis,
+            report.rebuild_millis,
+            report.stop
+        );
+    }
+}
