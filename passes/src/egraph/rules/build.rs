@@ -118,3 +118,11 @@ pub fn has_conv_over(eg: &IrEGraph, class: Id, x: Id) -> bool {
         _ => false,
     })
 }
+
+/// The two operand orders of a commutative binary op (none for other arities).
+pub fn both_orders(operands: &[Id]) -> Vec<(Id, Id)> {
+    match *operands {
+        [a, b] => vec![(a, b), (b, a)],
+        _ => vec![],
+    }
+}

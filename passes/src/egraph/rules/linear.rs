@@ -12,7 +12,9 @@ use nnc_ir::ops::Binary;
 use nnc_ir::{DType, Op, Tensor};
 
 use super::super::analysis::IrEGraph;
-use super::{NodeRule, add_op, binary, is_absent, is_constant, literal, ops_in, reshape, ty};
+use super::{
+    NodeRule, add_op, binary, both_orders, is_absent, is_constant, literal, ops_in, reshape, ty,
+};
 
 pub const RULES: &[NodeRule] = &[
     NodeRule {
@@ -31,13 +33,6 @@ pub const RULES: &[NodeRule] = &[
         apply: add_into_gemm,
     },
 ];
-
-fn both_orders(operands: &[Id]) -> Vec<(Id, Id)> {
-    match *operands {
-        [a, b] => vec![(a, b), (b, a)],
-        _ => vec![],
-    }
-}
 
 /// Condition `per_column`: `k` is an f32 constant that varies at most along the
 /// last axis of the product (length 1 or `columns`) and does not grow it.

@@ -13,7 +13,8 @@ use nnc_ir::{DType, Op, Tensor};
 
 use super::super::analysis::IrEGraph;
 use super::{
-    NodeRule, add_op, binary, is_absent, is_constant, is_scalar, literal, ops_in, same, scalar, ty,
+    NodeRule, add_op, binary, both_orders, is_absent, is_constant, is_scalar, literal, ops_in,
+    same, scalar, ty,
 };
 
 pub const RULES: &[NodeRule] = &[
@@ -33,13 +34,6 @@ pub const RULES: &[NodeRule] = &[
         apply: add_into_layernorm,
     },
 ];
-
-fn pairs(operands: &[Id]) -> Vec<(Id, Id)> {
-    match *operands {
-        [a, b] => vec![(a, b), (b, a)],
-        _ => vec![],
-    }
-}
 
 /// The operand of a `ReduceMean(keepdims)` in class `id` over the trailing axes
 /// from `axis`, with `axis`.
@@ -90,7 +84,7 @@ fn layernorm(eg: &mut IrEGraph, _class: Id, _op: &Op, operands: &[Id]) -> Option
         .find_map(|(_, s)| {
             ops_in(eg, s[0], |op| *op == Op::Binary(Binary::Add))
                 .into_iter()
-                .flat_map(|(_, o)| pairs(&o))
+                .flat_map(|(_, o)| both_orders(&o))
                 .find_map(|(v, eps)| {
                     let variance = trailing_means(eg, v)
                         .into_iter()
@@ -146,7 +140,7 @@ fn trimmed(eg: &mut IrEGraph, k: Id, rank: usize, axis: usize) -> Option<Id> {
 }
 
 fn mul_into_layernorm(eg: &mut IrEGraph, _class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
-    for (p, g) in pairs(operands) {
+    for (p, g) in both_orders(operands) {
         for (ln, o) in layernorms_in(eg, p) {
             if !per_normalized_element(eg, p, ln.axis, g) {
                 continue;
@@ -166,7 +160,7 @@ fn mul_into_layernorm(eg: &mut IrEGraph, _class: Id, _op: &Op, operands: &[Id]) 
 }
 
 fn add_into_layernorm(eg: &mut IrEGraph, _class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
-    for (p, t) in pairs(operands) {
+    for (p, t) in both_orders(operands) {
         for (ln, o) in layernorms_in(eg, p) {
             if !per_normalized_element(eg, p, ln.axis, t) {
                 continue;

@@ -12,7 +12,7 @@ use nnc_ir::Op;
 use nnc_ir::ops::{Binary, Reshape, Transpose, Unary};
 
 use super::super::analysis::IrEGraph;
-use super::{NodeRule, add_op, is_scalar, ops_in, same, ty};
+use super::{NodeRule, add_op, both_orders, is_scalar, ops_in, same, ty};
 
 pub const RULES: &[NodeRule] = &[
     NodeRule {
@@ -32,17 +32,10 @@ pub const RULES: &[NodeRule] = &[
     },
 ];
 
-fn pairs(operands: &[Id]) -> Vec<(Id, Id)> {
-    match *operands {
-        [a, b] => vec![(a, b), (b, a)],
-        _ => vec![],
-    }
-}
-
 fn binaries(eg: &IrEGraph, id: Id, b: Binary) -> Vec<(Id, Id)> {
     ops_in(eg, id, |op| *op == Op::Binary(b))
         .into_iter()
-        .flat_map(|(_, operands)| pairs(&operands))
+        .flat_map(|(_, operands)| both_orders(&operands))
         .collect()
 }
 
@@ -73,7 +66,7 @@ fn erf_term(eg: &IrEGraph, id: Id) -> Option<Id> {
 fn gelu_erf(eg: &mut IrEGraph, _class: Id, _op: &Op, operands: &[Id]) -> Option<Id> {
     let float = |eg: &IrEGraph, x: Id| ty(eg, x).is_some_and(|t| t.dtype.is_float());
     let mut found = None;
-    for (p, q) in pairs(operands) {
+    for (p, q) in both_orders(operands) {
         // x * (0.5 * e), x * (e * 0.5)
         for (h, e) in binaries(eg, q, Binary::Mul) {
             if is_scalar(eg, h, 0.5) && erf_term(eg, e).is_some_and(|x| same(eg, x, p)) {

@@ -21,8 +21,8 @@ use nnc_ir::{DType, Op, Tensor};
 use super::super::analysis::IrEGraph;
 use super::super::language::{Enode, IdentityKernel};
 use super::{
-    NodeRule, absent, add_op, binary, has_conv_over, is_absent, is_constant, literal, ops_in,
-    per_channel, reshape, same, scalar, ty,
+    NodeRule, absent, add_op, binary, both_orders, has_conv_over, is_absent, is_constant, literal,
+    ops_in, per_channel, reshape, same, scalar, ty,
 };
 
 pub const RULES: &[NodeRule] = &[
@@ -121,14 +121,6 @@ fn bn_to_scale_shift(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) ->
     let t = reshape(eg, shift, column(channels, xt.rank() - 1));
     let scaled = binary(eg, Binary::Mul, x, s);
     Some(binary(eg, Binary::Add, scaled, t))
-}
-
-/// The two operand orders of a commutative op.
-fn both_orders(operands: &[Id]) -> Vec<(Id, Id)> {
-    match *operands {
-        [a, b] => vec![(a, b), (b, a)],
-        _ => vec![],
-    }
 }
 
 /// Condition `per_output_channel`: `k` is a constant with one value per output
