@@ -122,6 +122,10 @@ struct Builder<'a> {
     origins: HashMap<Id, Origin>,
     out: Graph,
     built: HashMap<Id, Built>,
+    /// Classes being built: meeting one again means the choices form a cycle
+    /// (possible when tree costs are so large that a step's cost is lost to
+    /// rounding), which is reported rather than recursed into.
+    building: std::collections::HashSet<Id>,
     weights: HashMap<ValueId, ValueId>,
 }
 
@@ -155,6 +159,7 @@ pub fn to_graph(source: &Graph, encoded: &Encoded, choices: &Choices) -> Result<
         origins,
         out,
         built,
+        building: Default::default(),
         weights: HashMap::new(),
     };
     let mut outputs = Vec::new();
@@ -179,6 +184,11 @@ impl Builder<'_> {
         let class = self.encoded.egraph.find(class);
         if let Some(b) = self.built.get(&class) {
             return Ok(b.clone());
+        }
+        if !self.building.insert(class) {
+            return Err(IrError::Graph(format!(
+                "the extracted program has a cycle through e-class {class}"
+            )));
         }
         let node = self.choices.node(&self.encoded.egraph, class).clone();
         let built = match node {
@@ -205,6 +215,7 @@ impl Builder<'_> {
             },
             Enode::Op(key, operands) => self.op(class, &key, &operands)?,
         };
+        self.building.remove(&class);
         self.built.insert(class, built.clone());
         Ok(built)
     }
