@@ -29,6 +29,10 @@ pub enum Command {
         /// file's stem as a C identifier).
         #[arg(long)]
         name: Option<String>,
+        /// Print what the graph optimiser did (rules applied, ops and kernels
+        /// before and after, e-graph size).
+        #[arg(long)]
+        report: bool,
         #[command(flatten)]
         compile: CompileArgs,
     },
@@ -116,6 +120,19 @@ pub struct CompileArgs {
     /// Print the graph after these passes (`frontend`, a pass name, or `all`).
     #[arg(long = "dump-after", value_name = "PASS", value_delimiter = ',')]
     pub dump_after: Vec<String>,
+    /// E-graph rules not to apply (names as `nnc build --report` prints them), or
+    /// `all` to skip the e-graph optimiser.
+    #[arg(long = "disable-rules", value_name = "RULE", value_delimiter = ',')]
+    pub disable_rules: Vec<String>,
+    /// E-graph saturation stops at this many e-nodes (default 200000).
+    #[arg(long = "egraph-node-limit", value_name = "N")]
+    pub egraph_node_limit: Option<usize>,
+    /// E-graph saturation stops after this many iterations (default 30).
+    #[arg(long = "egraph-iter-limit", value_name = "N")]
+    pub egraph_iter_limit: Option<usize>,
+    /// E-graph saturation stops after this many seconds (default 5).
+    #[arg(long = "egraph-time-limit", value_name = "SECONDS")]
+    pub egraph_time_limit: Option<f64>,
 }
 
 /// The machine code is generated for.

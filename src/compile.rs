@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::Duration;
 
 use nnc_frontend::ImportOptions;
 use nnc_ir::Graph;
+use nnc_passes::egraph::{self, EgraphOptions, EgraphReport, Limits, Roofline};
 use nnc_passes::{PassReport, pipeline};
 
 use crate::cli::CompileArgs;
@@ -16,6 +18,26 @@ pub struct Compiled {
     pub passes: Vec<PassReport>,
     /// The ONNX op histogram of the model as read.
     pub onnx_ops: BTreeMap<String, usize>,
+    /// What the e-graph optimiser did, if it ran.
+    pub egraph: Option<EgraphReport>,
+}
+
+/// The e-graph optimiser's options from the command line.
+pub fn egraph_options(args: &CompileArgs) -> EgraphOptions {
+    let defaults = Limits::default();
+    EgraphOptions {
+        limits: Limits {
+            nodes: args.egraph_node_limit.unwrap_or(defaults.nodes),
+            iterations: args.egraph_iter_limit.unwrap_or(defaults.iterations),
+            time: args
+                .egraph_time_limit
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map_or(defaults.time, Duration::from_secs_f64),
+        },
+        disabled: args.disable_rules.iter().any(|r| r == "all"),
+        disabled_rules: args.disable_rules.clone(),
+        roofline: Roofline::default(),
+    }
 }
 
 /// Parses the `--input-shape NAME=1x3x224x224` flags.
@@ -51,6 +73,7 @@ pub fn compile(model: &Path, args: &CompileArgs) -> Result<Compiled> {
         println!("// after frontend\n{}", imported.graph);
     }
     let mut dump = |pass: &str, graph: &Graph| println!("// after {pass}\n{graph}");
+    egraph::configure(egraph_options(args));
     let (graph, passes) = pipeline::run_pipeline(
         imported.graph,
         pipeline::PASSES,
@@ -62,5 +85,6 @@ pub fn compile(model: &Path, args: &CompileArgs) -> Result<Compiled> {
         graph,
         passes,
         onnx_ops,
+        egraph: egraph::take_last_report(),
     })
 }

@@ -106,6 +106,20 @@ pub fn build(
     manifest.code_bytes = object.code_bytes;
     manifest.onnx_ops = compiled.onnx_ops.clone();
     manifest.passes = timings.into_iter().collect();
+    if let Some(r) = &compiled.egraph {
+        manifest.rewrites = artifact::RewriteReport {
+            rules: r.rewrites.clone(),
+            ops_before: r.ops_before.clone(),
+            ops_after: r.ops_after.clone(),
+            kernels_before: r.kernels_before,
+            kernels_after: r.kernels_after,
+            stop: r.stop.clone(),
+            iterations: r.iterations,
+            egraph_nodes: r.egraph_nodes,
+            egraph_classes: r.egraph_classes,
+            millis: r.millis,
+        };
+    }
     manifest.compile_ms = started.elapsed().as_secs_f64() * 1e3;
     let paths = artifact::write_artifacts(dir, &program, &object.bytes, &manifest, &options.target)
         .map_err(|e| Error::file(dir, e))?;

@@ -7,10 +7,14 @@
 //! - [`sink_constants`]: nodes fed only by constants (e.g. Dequantize of int8
 //!   weights) moved to just before their first consumer, so their outputs are not
 //!   live for the whole run.
+//! - [`egraph`]: equality saturation over an e-graph of the program (BatchNorm
+//!   folding, branch merging, pattern recognition) and extraction by a roofline
+//!   cost model of the target.
 //! - [`memplan`]: static arena offsets for intermediate tensors, in place where
 //!   legal (a plan over a graph, not a graph transformation).
 
 pub mod canonicalize;
+pub mod egraph;
 pub mod memplan;
 pub mod pipeline;
 pub mod sink_constants;

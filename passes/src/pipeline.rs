@@ -18,6 +18,15 @@ pub const PASSES: &[Pass] = &[
         run: crate::canonicalize,
     },
     Pass {
+        name: "egraph",
+        run: crate::egraph::egraph,
+    },
+    // Folds what the e-graph pass left over constants (e.g. reshaped weights).
+    Pass {
+        name: "canonicalize",
+        run: crate::canonicalize,
+    },
+    Pass {
         name: "sink-constants",
         run: crate::sink_constants,
     },

@@ -14,6 +14,7 @@ pub fn build(
     target: &TargetArgs,
     dir: &Path,
     name: Option<&str>,
+    report: bool,
     args: &CompileArgs,
 ) -> Result<ExitCode> {
     let started = Instant::now();
@@ -76,9 +77,29 @@ pub fn build(
         m.arena_lower_bound_bytes,
         m.compile_ms
     );
+    if report {
+        print_report(&compiled);
+    }
     println!("{}", built.paths.header.display());
     println!("{}", built.paths.manifest.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--report`: what the graph optimiser did.
+fn print_report(compiled: &crate::compile::Compiled) {
+    let Some(r) = &compiled.egraph else {
+        println!("egraph: did not run");
+        return;
+    };
+    print!("{r}");
+    let histogram = |ops: &std::collections::BTreeMap<String, usize>| {
+        let mut ops: Vec<_> = ops.iter().collect();
+        ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let ops: Vec<String> = ops.iter().map(|(op, n)| format!("{op} {n}")).collect();
+        ops.join(", ")
+    };
+    println!("egraph: ops before: {}", histogram(&r.ops_before));
+    println!("egraph: ops after:  {}", histogram(&r.ops_after));
 }
 
 /// The model file's stem, or its folder's name for the common `<name>/model.onnx`.

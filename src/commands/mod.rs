@@ -19,8 +19,16 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             target,
             output_dir,
             name,
+            report,
             compile,
-        } => build::build(&model, &target, &output_dir, name.as_deref(), &compile),
+        } => build::build(
+            &model,
+            &target,
+            &output_dir,
+            name.as_deref(),
+            report,
+            &compile,
+        ),
         Command::Inspect {
             model,
             json,

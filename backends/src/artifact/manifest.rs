@@ -36,6 +36,9 @@ pub struct Manifest {
     pub kernels: Vec<KernelEntry>,
     /// The compiler's passes in the order they ran, with their time.
     pub passes: PassTimes,
+    /// What the e-graph optimiser did (empty when it did not run).
+    #[serde(default)]
+    pub rewrites: RewriteReport,
     /// Wall time of the whole compilation.
     pub compile_ms: f64,
 }
@@ -58,6 +61,23 @@ pub struct KernelEntry {
     /// The kernel's name (what it computes, e.g. `conv2d_3x3_relu`).
     pub kind: String,
     pub nodes: Vec<String>,
+}
+
+/// The e-graph optimiser's account: rule -> times applied, the graph's op
+/// histogram and run-time node count (nodes that become kernels) before and after
+/// it, why saturation stopped and how large the e-graph grew.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RewriteReport {
+    pub rules: BTreeMap<String, usize>,
+    pub ops_before: BTreeMap<String, usize>,
+    pub ops_after: BTreeMap<String, usize>,
+    pub kernels_before: usize,
+    pub kernels_after: usize,
+    pub stop: String,
+    pub iterations: usize,
+    pub egraph_nodes: usize,
+    pub egraph_classes: usize,
+    pub millis: f64,
 }
 
 /// Milliseconds per pass, in the order the passes ran: a JSON object
@@ -156,6 +176,7 @@ impl Manifest {
                 })
                 .collect(),
             passes: PassTimes::default(),
+            rewrites: RewriteReport::default(),
             compile_ms: 0.0,
         }
     }

@@ -30,7 +30,7 @@ pub use archive::static_library;
 pub use harness::{c_harness, c_harness_profiled};
 pub use header::{c_header, macro_prefix};
 pub use ident::{c_identifier, c_string_literal};
-pub use manifest::{KernelEntry, Manifest, PassTimes, TensorEntry};
+pub use manifest::{KernelEntry, Manifest, PassTimes, RewriteReport, TensorEntry};
 
 #[derive(Debug, Error)]
 pub enum ArtifactError {

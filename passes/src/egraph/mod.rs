@@ -1,0 +1,140 @@
+//! The graph optimiser on e-graphs (egg): instead of greedy passes in a fixed
+//! order, every rule applies to an e-graph of the program, and a cost model of the
+//! target extracts the cheapest equivalent program.
+//!
+//! - [`language`]: the e-nodes (IR ops with their attributes; weights by id).
+//! - [`analysis`]: types, constness and small values of every e-class.
+//! - [`convert`]: IR -> e-graph -> IR; new weights are computed on the way out.
+//! - [`rules`]: reparameterization and pattern rules, each with named conditions.
+//! - [`runner`]: bounded saturation. [`cost`] and [`extract`]: the roofline cost
+//!   model and the (swappable) extraction. [`report`]: what happened.
+
+pub mod analysis;
+pub mod convert;
+pub mod cost;
+pub mod extract;
+pub mod language;
+pub mod report;
+pub mod rules;
+pub mod runner;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use nnc_ir::{Graph, IrError};
+
+pub use cost::Roofline;
+pub use extract::{Extraction, Greedy};
+pub use report::EgraphReport;
+pub use runner::Limits;
+
+/// How the optimiser runs.
+#[derive(Clone, Debug, Default)]
+pub struct EgraphOptions {
+    pub limits: Limits,
+    /// Rule names not to apply.
+    pub disabled_rules: Vec<String>,
+    pub roofline: Roofline,
+    /// Skip the pass altogether.
+    pub disabled: bool,
+}
+
+/// Optimises `graph`; returns it unchanged (with a report saying so) when the
+/// extracted program is not estimated cheaper.
+pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, EgraphReport), IrError> {
+    let start = Instant::now();
+    let kernels_before = report::runtime_nodes(graph);
+    if options.disabled {
+        let report = EgraphReport {
+            stop: "disabled".into(),
+            ops_before: report::op_histogram(graph),
+            ops_after: report::op_histogram(graph),
+            kernels_before,
+            kernels_after: kernels_before,
+            ..EgraphReport::default()
+        };
+        return Ok((graph.clone(), report));
+    }
+    let encoded = convert::to_egraph(graph);
+    let extraction = Greedy {
+        roofline: options.roofline,
+    };
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let before = extraction.choose(&encoded.egraph, &encoded.roots).seconds;
+    let mut extract_millis = ms(t);
+    let rewrites = rules::rewrites(&options.disabled_rules);
+    let mut encoded = encoded;
+    let t = Instant::now();
+    let (egraph, saturation) = runner::saturate(
+        std::mem::take(&mut encoded.egraph),
+        &rewrites,
+        options.limits,
+    );
+    encoded.egraph = egraph;
+    let saturate_millis = ms(t);
+    let t = Instant::now();
+    let choices = extraction.choose(&encoded.egraph, &encoded.roots);
+    extract_millis += ms(t);
+    let t = Instant::now();
+    let cheaper = choices.seconds < before;
+    // A program the rules got wrong (it fails to type-check on the way back) is a
+    // bug in a rule, not in the model: the model still compiles, unoptimised, and
+    // the report says why.
+    let (out, rebuild_error) = match cheaper.then(|| convert::to_graph(graph, &encoded, &choices)) {
+        Some(Ok(out)) => (out, None),
+        Some(Err(e)) => (graph.clone(), Some(e.to_string())),
+        None => (graph.clone(), None),
+    };
+    let applied = cheaper && rebuild_error.is_none();
+    let report = EgraphReport {
+        stop: saturation.stop,
+        iterations: saturation.iterations,
+        egraph_nodes: saturation.nodes,
+        egraph_classes: saturation.classes,
+        rewrites: saturation.applied,
+        ops_before: report::op_histogram(graph),
+        ops_after: report::op_histogram(&out),
+        kernels_before,
+        kernels_after: report::runtime_nodes(&out),
+        seconds_before: before,
+        seconds_after: if applied { choices.seconds } else { before },
+        millis: ms(start),
+        saturate_millis,
+        extract_millis,
+        rebuild_millis: ms(t),
+        applied,
+        rebuild_error,
+    };
+    Ok((out, report))
+}
+
+/// Options the pipeline's `egraph` pass uses, and the report of its last run. The
+/// pipeline's passes are plain functions of a graph, so the driver sets these
+/// around the run instead.
+static OPTIONS: Mutex<Option<EgraphOptions>> = Mutex::new(None);
+static LAST_REPORT: Mutex<Option<EgraphReport>> = Mutex::new(None);
+
+/// Sets the options of later `egraph` passes in this process.
+pub fn configure(options: EgraphOptions) {
+    *OPTIONS.lock().unwrap_or_else(|e| e.into_inner()) = Some(options);
+}
+
+/// The report of the last `egraph` pass run, if any.
+pub fn take_last_report() -> Option<EgraphReport> {
+    LAST_REPORT.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// The pipeline's `egraph` pass: [`optimize`] with the configured options.
+pub fn egraph(graph: &Graph) -> Result<Graph, IrError> {
+    let options = OPTIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default();
+    let (out, report) = optimize(graph, &options)?;
+    *LAST_REPORT.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+    Ok(out)
+}

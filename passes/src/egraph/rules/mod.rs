@@ -1,0 +1,118 @@
+//! The rewrite rules, as tables of [`NodeRule`]s.
+//!
+//! A rule starts from an e-node with a given op (its *head*), checks named
+//! conditions on the classes around it (types, constness, attributes) and builds an
+//! equivalent expression, which is unioned with the head's class. Rules only add:
+//! extraction decides whether the new form pays.
+//!
+//! - [`reparam`]: BatchNorm and per-channel affine folding into convolutions,
+//!   parallel branches merged into one convolution (RepVGG, MobileOne, ACNet),
+//!   identity branches as identity kernels, Pad folded into Conv.
+//! - [`chain`]: a pointwise conv after a conv merged into one, when it pays.
+//! - [`linear`]: per-column scales and shifts folded into MatMul and Gemm.
+//! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
+//! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
+//!   reshape chains collapsed.
+
+mod build;
+pub mod chain;
+pub mod linear;
+pub mod norm;
+pub mod patterns;
+pub mod reparam;
+
+use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
+use nnc_ir::Op;
+
+use super::analysis::{IrAnalysis, IrEGraph};
+use super::language::Enode;
+
+pub use build::*;
+
+/// One rewrite: where it starts and what it builds (`None` when a condition fails).
+#[derive(Clone, Copy)]
+pub struct NodeRule {
+    pub name: &'static str,
+    /// The op name (as [`Op::name`]) of the e-node the rule starts from.
+    pub head: &'static str,
+    /// Arguments: the e-graph, the head's class, the head's op and operands.
+    pub apply: fn(&mut IrEGraph, Id, &Op, &[Id]) -> Option<Id>,
+}
+
+/// Every rule, in a stable order.
+pub fn all_rules() -> Vec<NodeRule> {
+    let mut rules = reparam::RULES.to_vec();
+    rules.extend_from_slice(chain::RULES);
+    rules.extend_from_slice(linear::RULES);
+    rules.extend_from_slice(norm::RULES);
+    rules.extend_from_slice(patterns::RULES);
+    rules
+}
+
+/// The rules as egg rewrites, without those named in `disabled`.
+pub fn rewrites(disabled: &[String]) -> Vec<Rewrite<Enode, IrAnalysis>> {
+    all_rules()
+        .into_iter()
+        .filter(|r| !disabled.iter().any(|d| d == r.name))
+        .map(|r| {
+            Rewrite::new(r.name, HeadSearcher(r.head), RuleApplier(r))
+                .expect("a rule without pattern variables is well formed")
+        })
+        .collect()
+}
+
+/// Matches every class holding an e-node with the head op.
+struct HeadSearcher(&'static str);
+
+impl Searcher<Enode, IrAnalysis> for HeadSearcher {
+    fn search_eclass_with_limit(
+        &self,
+        egraph: &IrEGraph,
+        eclass: Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, Enode>> {
+        let has_head = egraph[eclass]
+            .nodes
+            .iter()
+            .any(|n| n.as_op().is_some_and(|(op, _)| op.name() == self.0));
+        (has_head && limit > 0).then(|| SearchMatches {
+            eclass,
+            substs: vec![Subst::default()],
+            ast: None,
+        })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        vec![]
+    }
+}
+
+struct RuleApplier(NodeRule);
+
+impl Applier<Enode, IrAnalysis> for RuleApplier {
+    fn apply_one(
+        &self,
+        egraph: &mut IrEGraph,
+        eclass: Id,
+        _subst: &Subst,
+        _ast: Option<&PatternAst<Enode>>,
+        _rule: Symbol,
+    ) -> Vec<Id> {
+        let heads: Vec<(Op, Vec<Id>)> = egraph[eclass]
+            .nodes
+            .iter()
+            .filter_map(|n| n.as_op())
+            .filter(|(op, _)| op.name() == self.0.head)
+            .map(|(op, operands)| (op.clone(), operands.to_vec()))
+            .collect();
+        let mut changed = Vec::new();
+        for (op, operands) in heads {
+            if let Some(new) = (self.0.apply)(egraph, eclass, &op, &operands)
+                && egraph.union(eclass, new)
+            {
+                changed.push(eclass);
+            }
+        }
+        changed
+    }
+}

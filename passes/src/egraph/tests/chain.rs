@@ -1,0 +1,50 @@
+use nnc_ir::Op;
+use nnc_ir::ops::Unary;
+use rand::Rng;
+
+use super::{Builder, count, optimise};
+
+/// A 3x3 conv to many channels, then a 1x1 back down: one 3x3 conv is fewer
+/// multiply-adds and one kernel less, so it is taken.
+#[test]
+fn pointwise_conv_after_conv_merges_when_it_pays() {
+    for seed in 0..4 {
+        let mut b = Builder::new(seed);
+        let cin = b.rng.random_range(1..4);
+        let out = b.rng.random_range(1..4);
+        let x = b.input(&[1, cin, 6, 5]);
+        let stride = 1 + seed as usize % 2;
+        let y = b.conv(x, 32, [3, 3], [1, 1, 1, 1], stride, 1, seed % 2 == 0);
+        let z = b.conv(y, out, [1, 1], [0, 0, 0, 0], 1, 1, seed < 2);
+        let (g, mut rng) = b.finish(vec![z]);
+        let (graph, report) = optimise(&g, &mut rng);
+        assert_eq!(count(&graph, "Conv"), 1, "seed {seed}\n{graph}");
+        assert_eq!(report.rewrites["pointwise-after-conv"], 1);
+    }
+}
+
+/// A 1x1 projection to few channels then a 1x1 expansion (MobileNetV2): merged
+/// it would be far more multiply-adds, so the cost model keeps both.
+#[test]
+fn pointwise_merge_that_costs_more_is_not_taken() {
+    let mut b = Builder::new(7);
+    let x = b.input(&[1, 64, 16, 16]);
+    let y = b.conv(x, 8, [1, 1], [0, 0, 0, 0], 1, 1, false);
+    let z = b.conv(y, 64, [1, 1], [0, 0, 0, 0], 1, 1, false);
+    let (g, mut rng) = b.finish(vec![z]);
+    let (graph, _) = optimise(&g, &mut rng);
+    assert_eq!(count(&graph, "Conv"), 2, "{graph}");
+}
+
+/// An intermediate that something else reads is not merged away.
+#[test]
+fn a_shared_intermediate_is_not_merged() {
+    let mut b = Builder::new(8);
+    let x = b.input(&[1, 2, 6, 6]);
+    let y = b.conv(x, 32, [3, 3], [1, 1, 1, 1], 1, 1, false);
+    let z = b.conv(y, 2, [1, 1], [0, 0, 0, 0], 1, 1, false);
+    let r = b.node(Op::Unary(Unary::Relu), &[Some(y)]);
+    let (g, mut rng) = b.finish(vec![z, r]);
+    let (graph, _) = optimise(&g, &mut rng);
+    assert_eq!(count(&graph, "Conv"), 2, "{graph}");
+}
