@@ -212,7 +212,12 @@ fn clip(_: &Chain, graph: &Graph, node: &Node, v: ValueId) -> Option<(Step, Opti
 /// Add, Sub, Mul, Div, Max, Min of `v` and another operand the fused kernel can
 /// read (same shape, per channel, or scalar; see [`Fused::operand_form`]) and that
 /// is not `v` itself.
-fn binary(chain: &Chain, graph: &Graph, node: &Node, v: ValueId) -> Option<(Step, Option<ValueId>)> {
+fn binary(
+    chain: &Chain,
+    graph: &Graph,
+    node: &Node,
+    v: ValueId,
+) -> Option<(Step, Option<ValueId>)> {
     let Op::Binary(op) = node.op else {
         return None;
     };
@@ -233,8 +238,8 @@ fn binary(chain: &Chain, graph: &Graph, node: &Node, v: ValueId) -> Option<(Step
     let anchor = &graph.node(chain.anchor).op;
     let out = &graph.value(v).ty;
     let ty = &graph.value(other).ty;
-    let readable = ty.dtype == DType::F32
-        && Fused::operand_form(anchor, &out.shape, &ty.shape).is_some();
+    let readable =
+        ty.dtype == DType::F32 && Fused::operand_form(anchor, &out.shape, &ty.shape).is_some();
     readable.then_some((
         Step::Binary {
             op,
@@ -276,7 +281,11 @@ fn rebuild(graph: &Graph, chains: &[Chain]) -> Result<Graph, IrError> {
     let mut skipped: HashSet<NodeId> = HashSet::new();
     let mut at_last: HashMap<NodeId, &Chain> = HashMap::new();
     for chain in chains {
-        let last = *chain.nodes.iter().max_by_key(|n| n.index()).expect("anchor");
+        let last = *chain
+            .nodes
+            .iter()
+            .max_by_key(|n| n.index())
+            .expect("anchor");
         skipped.extend(chain.nodes.iter().copied().filter(|&n| n != last));
         at_last.insert(last, chain);
     }
@@ -363,3 +372,5 @@ fn operand(
     Ok(new)
 }
 
+#[cfg(test)]
+mod tests;

@@ -32,8 +32,15 @@ pub(super) struct Epilogue {
 /// A step with its extra operand located.
 enum Resolved {
     Unary(Unary),
-    Clip { min: Option<f32>, max: Option<f32> },
-    Binary { op: Binary, extra: Extra, swapped: bool },
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
+    Binary {
+        op: Binary,
+        extra: Extra,
+        swapped: bool,
+    },
     Gate(Unary),
 }
 
@@ -170,3 +177,6 @@ fn clip(k: &mut KernelBuilder, x: Expr, min: Option<f32>, max: Option<f32>, ty: 
     }
     v
 }
+
+#[cfg(test)]
+mod tests;

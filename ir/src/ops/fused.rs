@@ -164,7 +164,11 @@ impl Semantics for Fused {
                         ty: e.ty,
                         value: None,
                     };
-                    let pair = if swapped { [Some(e), Some(v)] } else { [Some(v), Some(e)] };
+                    let pair = if swapped {
+                        [Some(e), Some(v)]
+                    } else {
+                        [Some(v), Some(e)]
+                    };
                     Op::Binary(op).infer(&pair, 1)?
                 }
                 Step::Clip { .. } => Op::Clip.infer(&[Some(v)], 1)?,

@@ -27,7 +27,11 @@ struct Case {
 fn random_anchor(rng: &mut StdRng, round: usize) -> Case {
     match round % 3 {
         0 => {
-            let (n, c, m) = (rng.random_range(1..3), rng.random_range(1..5), rng.random_range(1..6));
+            let (n, c, m) = (
+                rng.random_range(1..3),
+                rng.random_range(1..5),
+                rng.random_range(1..6),
+            );
             let (h, w) = (rng.random_range(3..7), rng.random_range(3..7));
             let k = rng.random_range(1..4);
             let conv = Conv {
@@ -61,7 +65,11 @@ fn random_anchor(rng: &mut StdRng, round: usize) -> Case {
             }
         }
         _ => {
-            let (m, k, n) = (rng.random_range(1..6), rng.random_range(1..7), rng.random_range(1..9));
+            let (m, k, n) = (
+                rng.random_range(1..6),
+                rng.random_range(1..7),
+                rng.random_range(1..9),
+            );
             let gemm = Gemm {
                 alpha: 0.5,
                 beta: 2.0,
@@ -144,15 +152,20 @@ fn fused_eval_is_the_anchor_then_each_step() {
             v *= sigmoid(v);
             v = c - v;
             v *= ((v / 6.0 + 0.5).clamp(0.0, 1.0)) as f32 as f64;
-            assert!((v - g).abs() <= 1e-4 * (1.0 + v.abs()), "round {round} element {i}: {g} vs {v}");
+            assert!(
+                (v - g).abs() <= 1e-4 * (1.0 + v.abs()),
+                "round {round} element {i}: {g} vs {v}"
+            );
         }
 
         // Shape inference is the anchor's.
         let types: Vec<TensorType> = inputs
             .iter()
-            .map(|t| t.map_or(TensorType::new(DType::F32, vec![]), |t| {
-                TensorType::new(t.dtype(), t.shape().to_vec())
-            }))
+            .map(|t| {
+                t.map_or(TensorType::new(DType::F32, vec![]), |t| {
+                    TensorType::new(t.dtype(), t.shape().to_vec())
+                })
+            })
             .collect();
         let facts: Vec<Option<Fact>> = inputs
             .iter()
@@ -179,9 +192,14 @@ fn a_step_that_changes_the_shape_is_refused() {
         }],
     };
     let fact = |ty| Some(Fact { ty, value: None });
-    let err = fused.infer(&[fact(&a), fact(&b), fact(&wide)], 1).unwrap_err();
+    let err = fused
+        .infer(&[fact(&a), fact(&b), fact(&wide)], 1)
+        .unwrap_err();
     assert!(err.0.contains("changes the output type"), "{}", err.0);
-    assert!(fused.infer(&[fact(&a), fact(&b)], 1).is_err(), "missing extra operand");
+    assert!(
+        fused.infer(&[fact(&a), fact(&b)], 1).is_err(),
+        "missing extra operand"
+    );
 }
 
 #[test]
@@ -194,9 +212,13 @@ fn operand_forms() {
         group: 1,
     });
     let out = [2, 8, 5, 5];
-    let form = |anchor: &Op, out: &[usize], shape: &[usize]| Fused::operand_form(anchor, out, shape);
+    let form =
+        |anchor: &Op, out: &[usize], shape: &[usize]| Fused::operand_form(anchor, out, shape);
     assert_eq!(form(&conv, &out, &[2, 8, 5, 5]), Some(OperandForm::Full));
-    assert_eq!(form(&conv, &[1, 8, 5, 5], &[8, 5, 5]), Some(OperandForm::Full));
+    assert_eq!(
+        form(&conv, &[1, 8, 5, 5], &[8, 5, 5]),
+        Some(OperandForm::Full)
+    );
     assert_eq!(form(&conv, &out, &[1, 8, 1, 1]), Some(OperandForm::Channel));
     assert_eq!(form(&conv, &out, &[8, 1, 1]), Some(OperandForm::Channel));
     assert_eq!(form(&conv, &out, &[1]), Some(OperandForm::Scalar));
