@@ -129,7 +129,8 @@ fn fused_convolutions_on_every_path() {
     // (x shape, m, kernel, stride, pad, group): pointwise, tiled with border
     // columns, strided (scalar tiles), depthwise, and too narrow for any
     // interior column (the row-accumulating form).
-    let cases: [(&[usize], usize, usize, usize, usize, usize); 5] = [
+    type Case<'a> = (&'a [usize], usize, usize, usize, usize, usize);
+    let cases: [Case; 5] = [
         (&[2, 6, 5, 7], 9, 1, 1, 0, 1),
         (&[1, 3, 6, 11], 10, 3, 1, 1, 1),
         (&[1, 4, 9, 9], 5, 3, 2, 1, 1),

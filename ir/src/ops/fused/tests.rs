@@ -46,7 +46,7 @@ fn random_anchor(rng: &mut StdRng, round: usize) -> Case {
                 operands: vec![
                     Some(random(rng, &[n, c, h, w])),
                     Some(random(rng, &[m, c, k, k])),
-                    (round % 2 == 0).then(|| random(rng, &[m])),
+                    round.is_multiple_of(2).then(|| random(rng, &[m])),
                 ],
                 channel_axis: 1,
             }
