@@ -3,14 +3,17 @@
 //! accumulators before the one store of the output.
 //!
 //! Greedy, in graph order. From an anchor's output `v`, the chain grows while `v`
-//! has one consumer (or, for the SiLU gate, exactly the two nodes of
-//! `Mul(v, Sigmoid(v))`) and is not a graph output, and that consumer is one of
-//! [`RULES`]. The fused node takes the place of the chain's last node, where every
+//! is not a graph output and either has one consumer that one of [`RULES`]
+//! turns into a step, or has two consumers that start one of the multi-node
+//! activations of [`MULTI_NODE_RULES`] (`Mul(v, Sigmoid(v))`, GELU written out
+//! with Erf). The fused node takes the place of the chain's last node, where every
 //! operand of the chain is defined, and keeps that node's output name (a graph
 //! output keeps its ABI name).
 //!
 //! The e-graph optimiser will produce the same op from rewrite rules; until then
 //! this pass is what runs.
+
+mod patterns;
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,6 +29,13 @@ const RULES: &[(&str, Rule)] = &[
 
 /// A rule: the step `node` becomes when it consumes `v` (the chain so far).
 type Rule = fn(&Chain, &Graph, &Node, ValueId) -> Option<(Step, Option<ValueId>)>;
+
+/// Subgraphs that read `v` twice and compute one activation of it (see
+/// [`patterns`]), tried when `v` has exactly two consumers.
+const MULTI_NODE_RULES: &[(&str, patterns::Rule)] = &[
+    ("silu", patterns::silu),
+    ("gelu-erf-expanded", patterns::gelu_erf),
+];
 
 /// Fuses elementwise epilogues into their producing Conv / MatMul / Gemm.
 pub fn fuse_epilogues(graph: &Graph) -> Result<Graph, IrError> {
@@ -120,7 +130,9 @@ fn grow(graph: &Graph, uses: &Uses, claimed: &HashSet<NodeId>, anchor: NodeId) -
         let free = |id: &NodeId| !claimed.contains(id);
         let absorbed = match uses.of_value(v) {
             [one] if free(one) => single_consumer(&chain, graph, *one, v),
-            [a, b] if free(a) && free(b) => silu(graph, uses, [*a, *b], v),
+            [a, b] if free(a) && free(b) => MULTI_NODE_RULES
+                .iter()
+                .find_map(|(_, rule)| rule(graph, uses, [*a, *b], v)),
             _ => None,
         };
         let Some((step, extra, nodes, output)) = absorbed else {
@@ -147,6 +159,7 @@ fn grow(graph: &Graph, uses: &Uses, claimed: &HashSet<NodeId>, anchor: NodeId) -
     chain
 }
 
+/// A step, its extra operand, the nodes it replaces and the value it produces.
 type Absorbed = (Step, Option<ValueId>, Vec<NodeId>, ValueId);
 
 /// The step the single consumer `id` of `v` becomes, by the first rule that applies.
@@ -247,32 +260,6 @@ fn binary(
             swapped,
         },
         Some(other),
-    ))
-}
-
-/// `Mul(v, Sigmoid(v))` (either operand order), `v`'s only two consumers, as one
-/// gate step.
-fn silu(graph: &Graph, uses: &Uses, pair: [NodeId; 2], v: ValueId) -> Option<Absorbed> {
-    let is_sigmoid = |id: NodeId| graph.node(id).op == Op::Unary(Unary::Sigmoid);
-    let (sig, mul) = match pair {
-        [s, m] if is_sigmoid(s) => (s, m),
-        [m, s] if is_sigmoid(s) => (s, m),
-        _ => return None,
-    };
-    let s = *graph.node(sig).outputs.first()?;
-    let mul_node = graph.node(mul);
-    let operands = mul_node.inputs.as_slice();
-    let gate_shape = operands == [Some(v), Some(s)] || operands == [Some(s), Some(v)];
-    let s_private = uses.of_value(s) == [mul] && !uses.outputs.contains(&s);
-    let later = sig.index() < mul.index();
-    if mul_node.op != Op::Binary(Binary::Mul) || !gate_shape || !s_private || !later {
-        return None;
-    }
-    Some((
-        Step::Gate(Unary::Sigmoid),
-        None,
-        vec![sig, mul],
-        mul_node.outputs[0],
     ))
 }
 

@@ -42,9 +42,14 @@ fn conv(g: &mut Graph, rng: &mut StdRng, name: &str, x: ValueId) -> ValueId {
     node(g, name, conv3x3(), &[x, w, b])
 }
 
-/// Runs the pass, checks the graph, compares outputs on random inputs and
-/// returns the op labels after it.
+/// Runs the pass, checks the graph, compares outputs on random inputs (exactly)
+/// and returns the op labels after it.
 fn fuse(g: &Graph, rng: &mut StdRng) -> Vec<String> {
+    fuse_within(g, rng, 0.0)
+}
+
+/// [`fuse`], outputs within `tolerance` (relative, plus absolute).
+fn fuse_within(g: &Graph, rng: &mut StdRng, tolerance: f64) -> Vec<String> {
     let fused = fuse_epilogues(g).unwrap();
     nnc_ir::verify(&fused).unwrap();
     let inputs: Vec<Tensor> = g
@@ -58,10 +63,17 @@ fn fuse(g: &Graph, rng: &mut StdRng) -> Vec<String> {
             }
         })
         .collect();
-    assert_eq!(
+    let (want, got) = (
         eval::run(g, &inputs).unwrap(),
-        eval::run(&fused, &inputs).unwrap()
+        eval::run(&fused, &inputs).unwrap(),
     );
+    assert_eq!(want.len(), got.len());
+    for (w, o) in want.iter().zip(&got) {
+        assert_eq!(w.shape(), o.shape());
+        for (a, b) in w.to_f64_vec().into_iter().zip(o.to_f64_vec()) {
+            assert!((a - b).abs() <= tolerance * (1.0 + a.abs()), "{a} vs {b}");
+        }
+    }
     let names = |g: &Graph| -> Vec<String> {
         g.outputs()
             .iter()
@@ -228,4 +240,57 @@ fn two_convs_meeting_at_an_add_fuse_it_once() {
     let r = node(&mut g, "relu", Op::Unary(Unary::Relu), &[a]);
     g.set_outputs(vec![r]);
     assert_eq!(fuse(&g, &mut rng), ["Conv", "Conv+Add+Relu"]);
+}
+
+/// GELU as PyTorch exports it before opset 20, in both association orders.
+fn expanded_gelu(g: &mut Graph, v: ValueId, half_first: bool) -> ValueId {
+    let sqrt2 = g.add_const(
+        g.fresh_name("sqrt2"),
+        Tensor::scalar(std::f32::consts::SQRT_2),
+    );
+    let one = g.add_const(g.fresh_name("one"), Tensor::scalar(1.0f32));
+    let half = g.add_const(g.fresh_name("half"), Tensor::scalar(0.5f32));
+    let (sqrt2, one, half) = (sqrt2.unwrap(), one.unwrap(), half.unwrap());
+    let d = node(g, "div", Op::Binary(Binary::Div), &[v, sqrt2]);
+    let e = node(g, "erf", Op::Unary(Unary::Erf), &[d]);
+    let a = node(g, "add1", Op::Binary(Binary::Add), &[e, one]);
+    if half_first {
+        let h = node(g, "half", Op::Binary(Binary::Mul), &[half, a]);
+        node(g, "gelu", Op::Binary(Binary::Mul), &[v, h])
+    } else {
+        let m = node(g, "xa", Op::Binary(Binary::Mul), &[a, v]);
+        node(g, "gelu", Op::Binary(Binary::Mul), &[m, half])
+    }
+}
+
+#[test]
+fn expanded_gelu_is_one_step() {
+    let mut rng = StdRng::seed_from_u64(8);
+    for half_first in [true, false] {
+        let mut g = Graph::new("gelu");
+        let x = input(&mut g, "x", DType::F32, &[1, 4, 6, 6]);
+        let c = conv(&mut g, &mut rng, "conv", x);
+        let y = expanded_gelu(&mut g, c, half_first);
+        g.set_outputs(vec![y]);
+        assert_eq!(fuse_within(&g, &mut rng, 1e-6), ["Conv+Gelu"]);
+    }
+    // The same with 0.3 for 1/2: left alone.
+    let mut wrong = Graph::new("wrong");
+    let x = input(&mut wrong, "x", DType::F32, &[1, 4, 6, 6]);
+    let c = conv(&mut wrong, &mut rng, "conv", x);
+    let third = wrong.add_const("third", Tensor::scalar(0.3f32)).unwrap();
+    let sqrt2 = wrong
+        .add_const("sqrt2", Tensor::scalar(std::f32::consts::SQRT_2))
+        .unwrap();
+    let one = wrong.add_const("one", Tensor::scalar(1.0f32)).unwrap();
+    let d = node(&mut wrong, "div", Op::Binary(Binary::Div), &[c, sqrt2]);
+    let e = node(&mut wrong, "erf", Op::Unary(Unary::Erf), &[d]);
+    let a = node(&mut wrong, "add1", Op::Binary(Binary::Add), &[e, one]);
+    let h = node(&mut wrong, "third", Op::Binary(Binary::Mul), &[third, a]);
+    let y = node(&mut wrong, "gelu", Op::Binary(Binary::Mul), &[c, h]);
+    wrong.set_outputs(vec![y]);
+    assert_eq!(
+        fuse(&wrong, &mut rng),
+        ["Conv", "Div", "Erf", "Add", "Mul", "Mul"]
+    );
 }
