@@ -115,6 +115,24 @@ impl Epilogue {
         self.steps.is_empty()
     }
 
+    /// Whether a step expands to a long polynomial (exp, erf, tanh...): a kernel
+    /// should then emit `apply` once in a loop rather than once per register.
+    pub fn is_long(&self) -> bool {
+        self.steps.iter().any(|s| match s {
+            Resolved::Unary(u) => !matches!(
+                u,
+                Unary::Relu
+                    | Unary::LeakyRelu { .. }
+                    | Unary::Abs
+                    | Unary::Neg
+                    | Unary::HardSwish
+                    | Unary::HardSigmoid { .. }
+            ),
+            Resolved::Gate(_) => true,
+            Resolved::Clip { .. } | Resolved::Binary { .. } => false,
+        })
+    }
+
     /// The finished value of output elements `index..index + lanes` (of channel
     /// `channel`, or channels `channel..channel + lanes` for a matrix product)
     /// from the anchor's f32 `value`.

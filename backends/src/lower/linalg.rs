@@ -330,6 +330,7 @@ fn microkernel_matmul(
             b: gemm::Matrix::row_major(b.buf, bo, n),
             y: gemm::Matrix::row_major(y.buf, yo.clone(), n),
             epilogue: &finish,
+            long_epilogue: fusion.is_long(),
         };
         gemm::emit(kb, &p, tile, lanes);
     };
@@ -481,6 +482,7 @@ fn gemm(
             b: gemm::Matrix::row_major(b.buf, Expr::index(0), n),
             y: gemm::Matrix::row_major(y.buf, Expr::index(0), n),
             epilogue: &epilogue,
+            long_epilogue: fusion.is_long(),
         };
         gemm::emit(kb, &tiled, gemm::Tile::for_target(ctx.target), lanes);
     } else if g.trans_b && !g.trans_a {

@@ -80,6 +80,7 @@ impl Convolution<'_> {
                     b: gemm::Matrix::row_major(self.x.buf, x_offset, pixels),
                     y: gemm::Matrix::row_major(self.y.buf, y_offset.clone(), pixels),
                     epilogue: &epilogue,
+                    long_epilogue: self.fusion.is_long(),
                 };
                 gemm::emit(k, &product, tile, self.lanes);
             });
@@ -213,6 +214,7 @@ impl Convolution<'_> {
                                     col: 1,
                                 },
                                 epilogue: &epilogue,
+                                long_epilogue: self.fusion.is_long(),
                             };
                             gemm::emit(k, &product, tile, lanes);
                         }
