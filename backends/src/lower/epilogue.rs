@@ -97,6 +97,15 @@ impl Epilogue {
                                 out.shape()
                             ))
                         })?;
+                    // A matrix product's kernels give the column of B as the
+                    // channel, which is the output's last dim only when B is a
+                    // matrix (a 1-D B drops that dim).
+                    let b_vector = sig.optional(1).is_some_and(|b| b.shape().len() < 2);
+                    if form == OperandForm::Channel && *fused.anchor == Op::MatMul && b_vector {
+                        return Err(
+                            ctx.unsupported("a per-channel step after a matrix-vector MatMul")
+                        );
+                    }
                     Resolved::Binary {
                         op,
                         extra: Extra { buf: e.buf, form },
