@@ -66,7 +66,7 @@ pub fn build_program(
         }
         program.calls.push(KernelCall {
             kernel: kernels.intern(kernel),
-            kind: node.op.name().to_string(),
+            kind: node.op.label(),
             args,
             nodes: vec![node.name.clone()],
         });

@@ -45,6 +45,14 @@ pub fn node_macs(graph: &Graph, node: &Node) -> u64 {
                 .unwrap_or(1) as u64;
             output_len(0) * k
         }
+        // The anchor's products; the steps are elementwise.
+        Op::Fused(f) => {
+            let anchor = Node {
+                op: (*f.anchor).clone(),
+                ..node.clone()
+            };
+            node_macs(graph, &anchor)
+        }
         _ => 0,
     }
 }

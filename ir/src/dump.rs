@@ -46,7 +46,7 @@ impl fmt::Display for Graph {
                 f,
                 "  {} = {}({}) {:?}  # {}",
                 outs.join(", "),
-                node.op.name(),
+                node.op.label(),
                 ins.join(", "),
                 node.op,
                 node.name

@@ -4,6 +4,8 @@
 //!
 //! - [`canonicalize`]: constant folding (through `ir::eval`), shape-computation
 //!   folding, removal of identities and no-ops, dead-code elimination.
+//! - [`fuse_epilogues`]: activations, clips and residual adds after a Conv,
+//!   MatMul or Gemm become steps of one `Fused` node, applied before its store.
 //! - [`sink_constants`]: nodes fed only by constants (e.g. Dequantize of int8
 //!   weights) moved to just before their first consumer, so their outputs are not
 //!   live for the whole run.
@@ -15,11 +17,13 @@
 
 pub mod canonicalize;
 pub mod egraph;
+pub mod fuse_epilogues;
 pub mod memplan;
 pub mod pipeline;
 pub mod sink_constants;
 
 pub use canonicalize::canonicalize;
+pub use fuse_epilogues::fuse_epilogues;
 pub use memplan::{ArenaPlan, PlanOptions, plan_memory};
 pub use pipeline::{Pass, PassReport, run_pipeline};
 pub use sink_constants::sink_constants;

@@ -27,6 +27,10 @@ pub const PASSES: &[Pass] = &[
         run: crate::canonicalize,
     },
     Pass {
+        name: "fuse-epilogues",
+        run: crate::fuse_epilogues,
+    },
+    Pass {
         name: "sink-constants",
         run: crate::sink_constants,
     },

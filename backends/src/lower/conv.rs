@@ -30,6 +30,7 @@ use nnc_ir::kernel::{
 };
 
 use super::element_io::{compute_elem, constant, load_value, store_value};
+use super::epilogue::Epilogue;
 use super::signature::{Operand, Signature, kernel_name};
 use super::{LowerCtx, LowerError};
 use super::{depthwise, gemm};
@@ -42,7 +43,13 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
     if !x.elem().is_float() {
         return Err(ctx.unsupported(format!("no convolution of {}", x.elem().name())));
     }
-    match &ctx.node.op {
+    // A fused Conv applies its steps at every store of the output.
+    let fusion = Epilogue::of(ctx, &sig)?;
+    let op = match &ctx.node.op {
+        Op::Fused(f) => &*f.anchor,
+        op => op,
+    };
+    match op {
         Op::Conv(c) => {
             let geo = Geometry::new(
                 ctx,
@@ -61,6 +68,7 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 geo,
                 group: c.group.max(1),
                 lanes: ctx.target.lanes(x.elem().size()),
+                fusion: &fusion,
             };
             conv.check(ctx)?;
             if depthwise::applies(x, w, y, conv.group) {
@@ -93,6 +101,7 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 geo,
                 group: c.group.max(1),
                 lanes: 1,
+                fusion: &fusion,
             };
             conv.emit_transposed(ctx, &mut k)?;
         }
@@ -156,6 +165,8 @@ struct Convolution<'a> {
     geo: Geometry,
     group: usize,
     lanes: u8,
+    /// The fused steps applied before each store (empty for a plain Conv).
+    fusion: &'a Epilogue,
 }
 
 /// Row-major strides of `shape` as i64.
@@ -268,8 +279,8 @@ impl Convolution<'_> {
         });
     }
 
-    /// A 2-D f32 depthwise convolution (see `depthwise`), the bias added as
-    /// the tiles are stored.
+    /// A 2-D f32 depthwise convolution (see `depthwise`), the bias and the fused
+    /// steps applied as the tiles are stored.
     fn emit_depthwise(&self, k: &mut KernelBuilder, target: &nnc_ir::Target) {
         let pair = |v: &[i64]| [v[0], v[1]];
         let dw = depthwise::Depthwise {
@@ -281,7 +292,9 @@ impl Convolution<'_> {
             dilations: pair(&self.geo.dilations),
             pads: pair(&self.geo.pads),
         };
-        let epilogue = depthwise::bias_epilogue(self.bias);
+        let epilogue = |k: &mut KernelBuilder, acc: Expr, oc: Expr, at: Expr, lanes: u8| {
+            self.finish(k, acc, oc, at, lanes)
+        };
         dw.emit(
             k,
             depthwise::Tile::for_target(target),
@@ -361,6 +374,16 @@ impl Convolution<'_> {
                         }
                     });
                 });
+                // The row accumulates in Y: the fused steps run once it is
+                // complete, while it is still in cache.
+                if !self.fusion.is_empty() {
+                    row_loop(k, 0, out_w as i64, self.lanes, &mut |k, ow, n| {
+                        let at = y_row.clone() + ow;
+                        let yv = Expr::load(self.y.buf, at.clone(), ty(n));
+                        let done = self.fusion.apply(k, yv, at.clone(), oc.clone(), n);
+                        k.store(self.y.buf, at, done);
+                    });
+                }
             });
         });
     }
@@ -400,7 +423,11 @@ impl Convolution<'_> {
                 let at = (0..r).fold(image.clone() * ys[0] + oc.clone() * ys[1], |a, d| {
                     a + out[d].clone() * ys[2 + d]
                 });
-                store_value(k, self.y.buf, elem, at, Expr::var(acc));
+                let mut value = Expr::var(acc);
+                if !self.fusion.is_empty() {
+                    value = self.fusion.apply(k, value, at.clone(), oc.clone(), 1);
+                }
+                store_value(k, self.y.buf, elem, at, value);
             });
         });
     }

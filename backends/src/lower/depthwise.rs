@@ -18,11 +18,11 @@
 //! full tap loops; each border row and border column is emitted on its own with
 //! the (static) range of taps that stay inside. The accumulators start at zero
 //! and every stored vector goes through an epilogue (`gemm::Epilogue`: value,
-//! output channel, pixel offset in the plane, lanes), which adds the bias today
-//! and is where fused activations plug in.
+//! output channel, output element index, lanes), which adds the bias and applies
+//! the fused steps.
 
 use nnc_ir::Target;
-use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
+use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty, VarId};
 
 use super::gemm::Epilogue;
 use super::signature::Operand;
@@ -89,20 +89,6 @@ pub(super) fn applies(x: &Operand, w: &Operand, y: &Operand, group: usize) -> bo
         && group == xs[1]
         && ws[1] == 1
         && ys[1] % group == 0
-}
-
-/// The epilogue that adds the convolution's own bias (if any) to each stored
-/// vector.
-pub(super) fn bias_epilogue(
-    bias: Option<BufId>,
-) -> impl Fn(&mut KernelBuilder, Expr, Expr, Expr, u8) -> Expr {
-    move |k: &mut KernelBuilder, acc: Expr, channel: Expr, _pixel: Expr, lanes: u8| match bias {
-        Some(b) => {
-            let bv = k.let_var("bias", Ty::F32, Expr::load(b, channel, Ty::F32));
-            acc.binary(BinaryOp::Add, Expr::var(bv).splat(lanes))
-        }
-        None => acc,
-    }
 }
 
 /// Where one output plane's operands start.
@@ -350,15 +336,15 @@ impl Depthwise<'_> {
             for (v, &a) in accs.iter().enumerate() {
                 let first = v as i64 * lanes as i64;
                 if keep == 1 {
-                    let pixel = y_row.clone() + first;
-                    let value = epi(k, Expr::var(a), p.channel.clone(), pixel.clone(), lanes);
-                    k.store(self.y.buf, p.y.clone() + pixel, value);
+                    let at = p.y.clone() + y_row.clone() + first;
+                    let value = epi(k, Expr::var(a), p.channel.clone(), at.clone(), lanes);
+                    k.store(self.y.buf, at, value);
                 } else {
                     for lane in (0..lanes as i64).step_by(keep as usize) {
-                        let pixel = y_row.clone() + (first + lane) / keep;
+                        let at = p.y.clone() + y_row.clone() + (first + lane) / keep;
                         let kept = Expr::var(a).extract(lane as u8);
-                        let value = epi(k, kept, p.channel.clone(), pixel.clone(), 1);
-                        k.store(self.y.buf, p.y.clone() + pixel, value);
+                        let value = epi(k, kept, p.channel.clone(), at.clone(), 1);
+                        k.store(self.y.buf, at, value);
                     }
                 }
             }

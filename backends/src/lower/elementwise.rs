@@ -14,7 +14,9 @@ mod unary;
 use nnc_ir::kernel::{CompareOp, ElemType, Expr, Kernel, KernelBuilder, Ty};
 use nnc_ir::{DType, Op};
 
+pub(super) use binary::binary_value;
 pub(super) use cast::convert;
+pub(super) use unary::float_unary;
 
 use super::broadcast::{Access, BroadcastWalk};
 use super::copy_nest::CopyNest;

@@ -94,6 +94,11 @@ pub(super) struct Product<'a> {
     pub b: Matrix,
     pub y: Matrix,
     pub epilogue: Epilogue<'a>,
+    /// Whether the epilogue is long (polynomial exp / erf of a fused activation):
+    /// the tile is then stored as accumulated and finished by a loop over it,
+    /// so the kernel holds one copy of the epilogue per tile shape instead of
+    /// one per accumulator. The tile is still in L1 when it is reloaded.
+    pub long_epilogue: bool,
 }
 
 /// A convolution's walk over its taps: calls `step(k, a_offset, b_offset)` once
@@ -233,6 +238,28 @@ fn emit_tile(
             step(kb, q.clone() * p.a.col, q * p.b.row);
         }),
         Reduction::Walk(walk) => walk(kb, &mut step),
+    }
+    if p.long_epilogue {
+        for (r, row) in acc.iter().enumerate() {
+            for (c, &a) in row.iter().enumerate() {
+                let (ir, jc) = (
+                    i.clone() + r as i64,
+                    j.clone() + (c * lanes as usize) as i64,
+                );
+                kb.store(p.y.buf, p.y.at(ir, jc), Expr::var(a));
+            }
+        }
+        let width = (vectors * lanes as usize) as i64;
+        kb.for_range("r", 0, rows as i64, 1, |kb, r| {
+            kb.for_range("c", 0, width, lanes as i64, |kb, c| {
+                let (ir, jc) = (i.clone() + r, j.clone() + c);
+                let at = p.y.at(ir.clone(), jc.clone());
+                let stored = Expr::load(p.y.buf, at.clone(), ty);
+                let value = (p.epilogue)(kb, stored, ir, jc, lanes);
+                kb.store(p.y.buf, at, value);
+            });
+        });
+        return;
     }
     for (r, row) in acc.iter().enumerate() {
         let ir = i.clone() + r as i64;

@@ -16,6 +16,7 @@ use nnc_ir::kernel::{BinaryOp, ElemType, Expr, Kernel, KernelBuilder, ReduceOp, 
 use nnc_ir::ops::Gemm;
 
 use super::element_io::{compute_elem, constant, load_value, store_value};
+use super::epilogue::Epilogue as Fusion;
 use super::gemm;
 use super::signature::{Operand, Signature, kernel_name};
 use super::{LowerCtx, LowerError};
@@ -38,9 +39,17 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
         return Err(ctx.unsupported(format!("no matrix product of {}", elem.name())));
     }
     let lanes = vector_lanes(ctx, elem);
-    match &ctx.node.op {
-        Op::MatMul => matmul(ctx, &mut k, a, b, y, lanes)?,
-        Op::Gemm(g) => gemm(ctx, &mut k, g, (a, b, sig.optional(2)), y, lanes)?,
+    let fusion = Fusion::of(ctx, &sig)?;
+    if !fusion.is_empty() && elem != ElemType::F32 {
+        return Err(ctx.unsupported("fused epilogues need an f32 product"));
+    }
+    let op = match &ctx.node.op {
+        Op::Fused(f) => &*f.anchor,
+        op => op,
+    };
+    match op {
+        Op::MatMul => matmul(ctx, &mut k, (a, b, y), lanes, &fusion)?,
+        Op::Gemm(g) => gemm(ctx, &mut k, g, (a, b, sig.optional(2)), y, lanes, &fusion)?,
         other => return Err(ctx.unsupported(format!("{} is not a matrix product", other.name()))),
     }
     Ok(k.finish())
@@ -216,10 +225,9 @@ fn batch_strides(operand: &[usize], batch: &[usize], matrix: i64) -> Vec<i64> {
 fn matmul(
     ctx: &LowerCtx,
     kb: &mut KernelBuilder,
-    a: &Operand,
-    b: &Operand,
-    y: &Operand,
+    (a, b, y): (&Operand, &Operand, &Operand),
     lanes: u8,
+    fusion: &Fusion,
 ) -> Result<(), LowerError> {
     let (sa, sb) = (a.shape(), b.shape());
     if sa.is_empty() || sb.is_empty() {
@@ -257,7 +265,8 @@ fn matmul(
         dims,
     };
     if a.elem() == ElemType::F32 {
-        microkernel_matmul(ctx, kb, (a, b, y), &batch, a_batch, (m, kk, n), lanes);
+        let dims = (m, kk, n);
+        microkernel_matmul(ctx, kb, (a, b, y), (&batch, a_batch), dims, lanes, fusion);
         return Ok(());
     }
     let product = Product {
@@ -293,32 +302,43 @@ fn matmul(
 
 /// f32 MatMul through the GEMM microkernel, one product per batch entry — or a
 /// single product over all rows when B is shared by every batch entry and A is
-/// not broadcast (a linear layer applied to a sequence).
+/// not broadcast (a linear layer applied to a sequence). The fused steps run on
+/// the tiles before they are stored; a column of Y is a channel.
 fn microkernel_matmul(
     ctx: &LowerCtx,
     kb: &mut KernelBuilder,
     (a, b, y): (&Operand, &Operand, &Operand),
-    batch: &Batch,
-    a_batch: &[usize],
+    (batch, a_batch): (&Batch, &[usize]),
     (m, kk, n): (usize, usize, usize),
     lanes: u8,
+    fusion: &Fusion,
 ) {
     let tile = gemm::Tile::for_target(ctx.target);
-    let identity: gemm::Epilogue = &|_, acc, _, _, _| acc;
-    let product = |rows: usize, ao: Expr, bo: Expr, yo: Expr| gemm::Product {
-        m: rows,
-        n,
-        reduction: gemm::Reduction::Dense(kk),
-        a: gemm::Matrix::row_major(a.buf, ao, kk),
-        b: gemm::Matrix::row_major(b.buf, bo, n),
-        y: gemm::Matrix::row_major(y.buf, yo, n),
-        epilogue: identity,
+    let emit_product = |kb: &mut KernelBuilder, rows: usize, ao: Expr, bo: Expr, yo: Expr| {
+        let finish = |kb: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes: u8| {
+            if fusion.is_empty() {
+                return acc;
+            }
+            let index = yo.clone() + i * n as i64 + j.clone();
+            fusion.apply(kb, acc, index, j, lanes)
+        };
+        let p = gemm::Product {
+            m: rows,
+            n,
+            reduction: gemm::Reduction::Dense(kk),
+            a: gemm::Matrix::row_major(a.buf, ao, kk),
+            b: gemm::Matrix::row_major(b.buf, bo, n),
+            y: gemm::Matrix::row_major(y.buf, yo.clone(), n),
+            epilogue: &finish,
+            long_epilogue: fusion.is_long(),
+        };
+        gemm::emit(kb, &p, tile, lanes);
     };
     let shared_b = batch.b.iter().all(|&s| s == 0);
     if shared_b && a_batch == batch.dims.as_slice() {
         let rows = m * batch.dims.iter().product::<usize>();
-        let p = product(rows, Expr::index(0), Expr::index(0), Expr::index(0));
-        gemm::emit(kb, &p, tile, lanes);
+        let zero = Expr::index(0);
+        emit_product(kb, rows, zero.clone(), zero.clone(), zero);
         return;
     }
     emit_batches(
@@ -328,7 +348,7 @@ fn microkernel_matmul(
         Expr::index(0),
         Expr::index(0),
         Expr::index(0),
-        &|kb, ao, bo, yo| gemm::emit(kb, &product(m, ao, bo, yo), tile, lanes),
+        &|kb, ao, bo, yo| emit_product(kb, m, ao, bo, yo),
     );
 }
 
@@ -366,6 +386,7 @@ fn gemm(
     (a, b, c): (&Operand, &Operand, Option<&Operand>),
     y: &Operand,
     lanes: u8,
+    fusion: &Fusion,
 ) -> Result<(), LowerError> {
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 2 || sb.len() != 2 {
@@ -391,7 +412,9 @@ fn gemm(
         Some(_) => return Err(ctx.unsupported("Gemm C must have rank <= 2")),
     };
     let (alpha, beta) = (g.alpha as f64, g.beta as f64);
+    // alpha and C, then the fused steps (a column is a channel).
     let epilogue = |kb: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes: u8| -> Expr {
+        let fused_at = (i.clone() * n as i64 + j.clone(), j.clone());
         let mut value = acc;
         if g.alpha != 1.0 {
             value = value.binary(BinaryOp::Mul, constant(alpha, elem).splat(lanes));
@@ -406,7 +429,10 @@ fn gemm(
             let scaled = constant(beta, elem).splat(lanes).binary(BinaryOp::Mul, cv);
             value = value.binary(BinaryOp::Add, scaled);
         }
-        value
+        if fusion.is_empty() {
+            return value;
+        }
+        fusion.apply(kb, value, fused_at.0, fused_at.1, lanes)
     };
     let a_index = |i: Expr, p: Expr| {
         if g.trans_a {
@@ -456,6 +482,7 @@ fn gemm(
             b: gemm::Matrix::row_major(b.buf, Expr::index(0), n),
             y: gemm::Matrix::row_major(y.buf, Expr::index(0), n),
             epilogue: &epilogue,
+            long_epilogue: fusion.is_long(),
         };
         gemm::emit(kb, &tiled, gemm::Tile::for_target(ctx.target), lanes);
     } else if g.trans_b && !g.trans_a {

@@ -11,6 +11,8 @@
 //!   output element, so the planner may give the output the operand's storage.
 //! - Constant operands are still buffers (weights), but a lowering may read their
 //!   values (`graph.known_value`) to specialise (clip bounds, pads, repacking).
+//! - A fused op (`Op::Fused`) is lowered by its anchor's family, which applies
+//!   the steps (`epilogue`) to each output vector before storing it.
 //! - Vector width comes from the target; every kernel passes `kernel::check` and
 //!   `kernel::bounds::check`.
 
@@ -20,6 +22,7 @@ mod copy_nest;
 mod depthwise;
 mod element_io;
 mod elementwise;
+mod epilogue;
 mod gemm;
 mod linalg;
 mod math;
@@ -108,5 +111,10 @@ pub fn lower_node(graph: &Graph, node: &Node, target: &Target) -> Result<Kernel,
         | Op::SpaceToDepth(_) => movement::lower(&ctx),
         Op::Resize(_) => resize::lower(&ctx),
         Op::Quantize(_) | Op::Dequantize(_) => quant::lower(&ctx),
+        Op::Fused(f) => match *f.anchor {
+            Op::MatMul | Op::Gemm(_) => linalg::lower(&ctx),
+            Op::Conv(_) => conv::lower(&ctx),
+            ref other => Err(ctx.unsupported(format!("no fused epilogue for {}", other.name()))),
+        },
     }
 }

@@ -81,7 +81,7 @@ impl Signature {
 
 /// A kernel name from the op and the node, as an identifier.
 pub(super) fn kernel_name(ctx: &LowerCtx) -> String {
-    let raw = format!("{}_{}", ctx.node.op.name(), ctx.node.name);
+    let raw = format!("{}_{}", ctx.node.op.label(), ctx.node.name);
     raw.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()

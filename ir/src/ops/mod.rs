@@ -8,6 +8,7 @@
 
 mod conv;
 mod elementwise;
+mod fused;
 mod linalg;
 mod movement;
 mod norm;
@@ -22,6 +23,7 @@ pub use conv::{
     conv_transpose_pads_for_output_shape,
 };
 pub use elementwise::{Binary, Cast, Unary};
+pub use fused::{Fused, OperandForm, Step};
 pub use linalg::Gemm;
 pub use movement::{
     Concat, ConstantOfShape, DepthToSpace, Expand, Gather, GatherElements, Pad, PadMode, Reshape,
@@ -116,6 +118,9 @@ pub enum Op {
     Quantize(Quantize),
     /// Operands: x, x_scale, x_zero_point?.
     Dequantize(Dequantize),
+    /// A Conv / MatMul / Gemm with elementwise steps applied to its output.
+    /// Operands: the anchor's, then the steps' extra operands.
+    Fused(Fused),
 }
 
 impl Op {
@@ -161,6 +166,16 @@ impl Op {
             Op::Resize(_) => "Resize",
             Op::Quantize(_) => "QuantizeLinear",
             Op::Dequantize(_) => "DequantizeLinear",
+            Op::Fused(_) => "Fused",
+        }
+    }
+
+    /// A name for reports: [`Op::name`], or the anchor and steps of a fused op
+    /// (`Conv+Relu`).
+    pub fn label(&self) -> String {
+        match self {
+            Op::Fused(f) => f.label(),
+            other => other.name().to_string(),
         }
     }
 
@@ -206,6 +221,7 @@ impl Op {
             Op::Resize(r) => r,
             Op::Quantize(q) => q,
             Op::Dequantize(d) => d,
+            Op::Fused(f) => f,
         }
     }
 

@@ -27,6 +27,30 @@ use super::super::gemm::{self, A_BLOCK_BYTES};
 use super::{Convolution, WindowDim, nest, strides, walk_window};
 
 impl Convolution<'_> {
+    /// A tile's accumulated `acc` of output channel `oc` at output index `at`,
+    /// finished for the store: the bias added, then the fused steps.
+    pub(super) fn finish(
+        &self,
+        k: &mut KernelBuilder,
+        acc: Expr,
+        oc: Expr,
+        at: Expr,
+        lanes: u8,
+    ) -> Expr {
+        let value = match self.bias {
+            Some(b) => {
+                let bv = Expr::load(b, oc.clone(), Ty::F32);
+                let bv = k.let_var("bias", Ty::F32, bv);
+                acc.binary(BinaryOp::Add, Expr::var(bv).splat(lanes))
+            }
+            None => acc,
+        };
+        if self.fusion.is_empty() {
+            return value;
+        }
+        self.fusion.apply(k, value, at, oc, lanes)
+    }
+
     /// An f32 1x1 convolution with unit strides and no padding: per image and
     /// group, the matrix product `Y[m, hw] = W[m, c] * X[c, hw]`.
     pub(super) fn is_pointwise(&self) -> bool {
@@ -45,29 +69,25 @@ impl Convolution<'_> {
         let (c, m) = (xshape[1], yshape[1]);
         let (cg, mg) = (c / self.group, m / self.group);
         let pixels: usize = xshape[2..].iter().product();
-        let bias = self.bias;
         k.for_range("n", 0, xshape[0] as i64, 1, |k, image| {
             k.for_range("g", 0, self.group as i64, 1, |k, g| {
                 let first = g.clone() * mg as i64;
-                let epilogue = |k: &mut KernelBuilder, acc: Expr, i: Expr, _j, lanes| match bias {
-                    Some(b) => {
-                        let bv = Expr::load(b, first.clone() + i, Ty::F32);
-                        let bv = k.let_var("bias", Ty::F32, bv);
-                        acc.binary(BinaryOp::Add, Expr::var(bv).splat(lanes))
-                    }
-                    None => acc,
-                };
                 let x_offset =
                     image.clone() * (c * pixels) as i64 + g.clone() * (cg * pixels) as i64;
                 let y_offset = image.clone() * (m * pixels) as i64 + first.clone() * pixels as i64;
+                let epilogue = |k: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes| {
+                    let at = y_offset.clone() + i.clone() * pixels as i64 + j;
+                    self.finish(k, acc, first.clone() + i, at, lanes)
+                };
                 let product = gemm::Product {
                     m: mg,
                     n: pixels,
                     reduction: gemm::Reduction::Dense(cg),
                     a: gemm::Matrix::row_major(self.w.buf, first.clone() * cg as i64, cg),
                     b: gemm::Matrix::row_major(self.x.buf, x_offset, pixels),
-                    y: gemm::Matrix::row_major(self.y.buf, y_offset, pixels),
+                    y: gemm::Matrix::row_major(self.y.buf, y_offset.clone(), pixels),
                     epilogue: &epilogue,
+                    long_epilogue: self.fusion.is_long(),
                 };
                 gemm::emit(k, &product, tile, self.lanes);
             });
@@ -116,7 +136,6 @@ impl Convolution<'_> {
         // by lane, each gather shared by the tile's rows.
         let lanes = self.lanes;
         let kernel_w = self.geo.kernel[last] as i64;
-        let bias = self.bias;
         let in_w = xshape[2 + last] as i64;
         // The interior, then each border column alone (its taps known statically).
         let segments: Vec<(i64, i64)> = std::iter::once((lo, hi))
@@ -177,13 +196,9 @@ impl Convolution<'_> {
                         });
                     };
                             let epilogue =
-                                |k: &mut KernelBuilder, acc: Expr, i: Expr, _j, lanes| match bias {
-                                    Some(b) => {
-                                        let bv = Expr::load(b, first.clone() + i, Ty::F32);
-                                        let bv = k.let_var("bias", Ty::F32, bv);
-                                        acc.binary(BinaryOp::Add, Expr::var(bv).splat(lanes))
-                                    }
-                                    None => acc,
+                                |k: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes| {
+                                    let at = y_row.clone() + c0 + i.clone() * ys[1] + j;
+                                    self.finish(k, acc, first.clone() + i, at, lanes)
                                 };
                             let product = gemm::Product {
                                 m: rows,
@@ -207,6 +222,7 @@ impl Convolution<'_> {
                                     col: 1,
                                 },
                                 epilogue: &epilogue,
+                                long_epilogue: self.fusion.is_long(),
                             };
                             gemm::emit(k, &product, tile, lanes);
                         }

@@ -48,7 +48,13 @@ pub(super) fn lower(
 }
 
 /// `op` on two values of compute type `ty` (same type: every op but Pow).
-fn binary_value(k: &mut KernelBuilder, op: Binary, a: Expr, b: Expr, ty: Ty) -> Expr {
+pub(in crate::lower) fn binary_value(
+    k: &mut KernelBuilder,
+    op: Binary,
+    a: Expr,
+    b: Expr,
+    ty: Ty,
+) -> Expr {
     let elem = ty.elem;
     let zero = if elem.is_float() {
         Expr::float(0.0, elem).splat(ty.lanes)

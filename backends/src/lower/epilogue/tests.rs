@@ -1,0 +1,160 @@
+//! Fused kernels against `Fused::eval` (the anchor's reference then each step's):
+//! every anchor path (GEMM tiles with their vector and scalar tails, Gemm's dot
+//! and column forms, pointwise, tiled and strided convolutions, the row-
+//! accumulating convolution) with every kind of step.
+
+use nnc_ir::Op;
+use nnc_ir::Tensor;
+use nnc_ir::ops::{Binary, Conv, Fused, Gemm, Step, Unary};
+
+use super::super::random_tensors::{random_small as random, rng};
+use super::super::testing::check_op;
+use nnc_ir::DType;
+
+/// Step lists tried on every anchor; extra operands 0 (full), 1 (per channel),
+/// 2 (scalar) are always passed.
+fn step_lists() -> Vec<Vec<Step>> {
+    let bin = |op, operand, swapped| Step::Binary {
+        op,
+        operand,
+        swapped,
+    };
+    vec![
+        vec![Step::Unary(Unary::Relu)],
+        vec![Step::Clip {
+            min: Some(0.0),
+            max: Some(6.0),
+        }],
+        vec![Step::Unary(Unary::HardSwish)],
+        vec![Step::Gate(Unary::Sigmoid)],
+        vec![Step::Unary(Unary::Gelu {
+            tanh_approximation: false,
+        })],
+        vec![bin(Binary::Add, 0, false), Step::Unary(Unary::Relu)],
+        vec![
+            bin(Binary::Mul, 1, true),
+            bin(Binary::Add, 1, false),
+            bin(Binary::Sub, 2, true),
+            Step::Unary(Unary::Sigmoid),
+            bin(Binary::Max, 0, false),
+            Step::Clip {
+                min: None,
+                max: Some(0.5),
+            },
+        ],
+    ]
+}
+
+/// Checks `anchor` on `operands` (those in `constants` are weights) with every
+/// step list; `channel_axis` is the output dim of the per-channel operand.
+fn check_anchor(anchor: Op, operands: &[Option<Tensor>], constants: &[usize], channel_axis: usize) {
+    let mut rng = rng(91);
+    let refs: Vec<Option<&Tensor>> = operands.iter().map(Option::as_ref).collect();
+    let out = anchor.eval(&refs, 1).expect("anchor evaluates").remove(0);
+    let shape = out.shape().to_vec();
+    let residual = random(&mut rng, DType::F32, &shape);
+    let per_channel = random(&mut rng, DType::F32, &shape[channel_axis..channel_axis + 1]);
+    let mut channel_shape = vec![shape[channel_axis]];
+    channel_shape.extend(vec![1; shape.len() - channel_axis - 1]);
+    let per_channel = Tensor::from_bytes(
+        DType::F32,
+        channel_shape,
+        per_channel.bytes().to_vec().into(),
+    )
+    .expect("same size");
+    let scalar = random(&mut rng, DType::F32, &[1]);
+    for steps in step_lists() {
+        let op = Op::Fused(Fused {
+            anchor: Box::new(anchor.clone()),
+            anchor_operands: operands.len(),
+            steps,
+        });
+        let mut inputs = refs.clone();
+        inputs.extend([Some(&residual), Some(&per_channel), Some(&scalar)]);
+        check_op(op, &inputs, constants, 1, 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn fused_matmul_tiles_and_tails() {
+    let mut rng = rng(92);
+    let cases: [(&[usize], &[usize]); 4] = [
+        (&[13, 37], &[37, 23]),
+        (&[2, 5, 7], &[7, 19]),
+        (&[2, 9, 6], &[2, 6, 30]),
+        (&[3, 4], &[4, 3]),
+    ];
+    for (a, b) in cases {
+        let a = random(&mut rng, DType::F32, a);
+        let b = random(&mut rng, DType::F32, b);
+        let rank = a.shape().len().max(b.shape().len());
+        check_anchor(Op::MatMul, &[Some(a), Some(b)], &[1], rank - 1);
+    }
+}
+
+#[test]
+fn fused_gemm_tiled_dot_and_column_forms() {
+    let mut rng = rng(93);
+    for (trans_a, trans_b) in [(false, false), (false, true), (true, true), (true, false)] {
+        let (m, k, n) = (9, 11, 14);
+        let g = Gemm {
+            alpha: 0.5,
+            beta: 2.0,
+            trans_a,
+            trans_b,
+        };
+        let a = random(&mut rng, DType::F32, &if trans_a { [k, m] } else { [m, k] });
+        let b = random(&mut rng, DType::F32, &if trans_b { [n, k] } else { [k, n] });
+        let c = random(&mut rng, DType::F32, &[n]);
+        check_anchor(Op::Gemm(g), &[Some(a), Some(b), Some(c)], &[1, 2], 1);
+        let a = random(&mut rng, DType::F32, &if trans_a { [k, m] } else { [m, k] });
+        let b = random(&mut rng, DType::F32, &if trans_b { [n, k] } else { [k, n] });
+        check_anchor(Op::Gemm(g), &[Some(a), Some(b), None], &[1], 1);
+    }
+}
+
+fn conv(kernel: usize, stride: usize, pad: usize, group: usize) -> Op {
+    Op::Conv(Conv {
+        kernel_shape: vec![kernel, kernel],
+        strides: vec![stride, stride],
+        pads: vec![pad; 4],
+        dilations: vec![],
+        group,
+    })
+}
+
+#[test]
+fn fused_convolutions_on_every_path() {
+    let mut rng = rng(94);
+    // (x shape, m, kernel, stride, pad, group): pointwise, tiled with border
+    // columns, strided (gathered vectors), depthwise (stride 1, stride 2 over
+    // two images with a channel multiplier of 2, 5x5), and too narrow for any
+    // interior column (the row-accumulating form).
+    type Case<'a> = (&'a [usize], usize, usize, usize, usize, usize);
+    let cases: [Case; 7] = [
+        (&[2, 6, 5, 7], 9, 1, 1, 0, 1),
+        (&[1, 3, 6, 11], 10, 3, 1, 1, 1),
+        (&[1, 4, 9, 9], 5, 3, 2, 1, 1),
+        (&[1, 6, 7, 10], 6, 3, 1, 1, 6),
+        (&[2, 4, 9, 11], 8, 3, 2, 1, 4),
+        (&[1, 8, 12, 13], 8, 5, 1, 2, 8),
+        (&[1, 2, 4, 2], 3, 5, 1, 2, 1),
+    ];
+    for (x_shape, m, kernel, stride, pad, group) in cases {
+        let x = random(&mut rng, DType::F32, x_shape);
+        let w = random(
+            &mut rng,
+            DType::F32,
+            &[m, x_shape[1] / group, kernel, kernel],
+        );
+        let bias = random(&mut rng, DType::F32, &[m]);
+        let op = conv(kernel, stride, pad, group);
+        check_anchor(
+            op.clone(),
+            &[Some(x.clone()), Some(w.clone()), Some(bias)],
+            &[1, 2],
+            1,
+        );
+        check_anchor(op, &[Some(x), Some(w), None], &[1], 1);
+    }
+}
