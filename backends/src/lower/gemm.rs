@@ -11,9 +11,12 @@
 //! makes every load live at once and spills.
 //!
 //! Bounds are static, so the output is covered by separate loop nests: the full
-//! tiles, then a narrower column of whole vectors, then up to `lanes - 1` scalar
-//! columns; each of those with full-height tiles and then one shorter tile for the
-//! remaining rows. Rows come in blocks whose part of A fits the L2 cache
+//! tiles, then a narrower column of whole vectors, then the last `n % lanes`
+//! columns as one vector that overlaps the previous one (scalars only when the
+//! output is narrower than a vector); each of those with full-height tiles and
+//! then one shorter tile for the remaining rows. The overlap computes a few
+//! outputs twice, from the operands (never from the output), so the second store
+//! writes the same values again. Rows come in blocks whose part of A fits the L2 cache
 //! ([`A_BLOCK_BYTES`]); inside a block the column panels are the outer loop, so a
 //! panel of B (K x tile width) stays in L1 while the tiles walk down the block.
 //!
@@ -169,7 +172,14 @@ fn emit_rows(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8, i0: Exp
             ((n_vectors - n_tiles) / l) as usize,
             lanes,
         ),
-        (n_vectors, n, (n - n_vectors) as usize, 1),
+        // The last few columns: one vector ending at the last column when the
+        // output is at least a vector wide (it overlaps columns already done, and
+        // stores the same values there again), else scalars.
+        if n_vectors < n && n >= l && l > 1 {
+            (n - l, n, 1, lanes)
+        } else {
+            (n_vectors, n, (n - n_vectors) as usize, 1)
+        },
     ];
     let rows_main = m - m % tile.rows as i64;
     for (lo, hi, vectors, lanes) in columns {

@@ -182,15 +182,22 @@ impl Convolution<'_> {
                             };
                             let walk = |k: &mut KernelBuilder,
                                 step: &mut dyn FnMut(&mut KernelBuilder, Expr, Expr)| {
-                        k.for_range("c", 0, cg as i64, 1, |k, ic| {
-                            let (x_chan, w_chan) = (ic.clone() * xs[1], ic * ws[1]);
-                            walk_window(k, &dims, x_chan, w_chan, &mut |k, x_row, w_row| {
-                                let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x_row));
-                                let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w_row));
-                                // A loop, not unrolled: Cranelift issues every load of an
-                                // unrolled body first, and the tile would spill.
-                                k.for_range("kw", t0, t1, 1, |k, kw| {
-                                    step(k, w_row.clone() + kw.clone(), x_row.clone() + kw * dil);
+                        // Taps outside, input channels inside: the innermost loop
+                        // runs over all the channels (not a kernel row of 3 taps),
+                        // and whether a kernel row is inside the image is decided
+                        // once per tap, not once per channel.
+                        let zero = || Expr::index(0);
+                        walk_window(k, &dims, zero(), zero(), &mut |k, x_row, w_row| {
+                            let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x_row));
+                            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w_row));
+                            k.for_range("kw", t0, t1, 1, |k, kw| {
+                                let x_tap = x_row.clone() + kw.clone() * dil;
+                                let w_tap = w_row.clone() + kw;
+                                let x_tap = Expr::var(k.let_var("xtap", Ty::INDEX, x_tap));
+                                let w_tap = Expr::var(k.let_var("wtap", Ty::INDEX, w_tap));
+                                k.for_range("c", 0, cg as i64, 1, |k, ic| {
+                                    let w = w_tap.clone() + ic.clone() * ws[1];
+                                    step(k, w, x_tap.clone() + ic * xs[1]);
                                 });
                             });
                         });
