@@ -25,63 +25,40 @@ pub fn build(
     let name =
         nnc_backends::artifact::c_identifier(&name).map_err(|e| Error::Usage(e.to_string()))?;
     let compiled = compile(model, args)?;
-    if target.arch == nnc_ir::Arch::Wasm32 {
-        let built = crate::wasm::build(
-            &compiled,
-            &BuildOptions {
-                target,
-                name,
-                profile: false,
-            },
-            dir,
-            started,
-        )?;
-        let m = &built.manifest;
-        println!(
-            "{}: {} kernels, code {} B, weights {} B, arena {} B (lower bound {} B), {:.0} ms",
-            built.paths.module.display(),
-            built.program.calls.len(),
-            m.code_bytes,
-            m.weights_bytes,
-            m.arena_bytes,
-            m.arena_lower_bound_bytes,
-            m.compile_ms
-        );
-        for path in [
-            &built.paths.manifest,
-            &built.paths.es_module,
-            &built.paths.declarations,
-        ] {
-            println!("{}", path.display());
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let built = build_native(
-        &compiled,
-        &BuildOptions {
-            target,
-            name,
-            profile: false,
-        },
-        dir,
-        started,
-    )?;
-    let m = &built.manifest;
+    let wasm = target.arch == nnc_ir::Arch::Wasm32;
+    let options = BuildOptions {
+        target,
+        name,
+        profile: false,
+    };
+    // The main artifact, what was built, and the other files written beside it.
+    let (artifact, calls, manifest, others) = if wasm {
+        let built = crate::wasm::build(&compiled, &options, dir, started)?;
+        let p = built.paths;
+        let others = vec![p.manifest, p.es_module, p.declarations];
+        (p.module, built.program.calls.len(), built.manifest, others)
+    } else {
+        let built = build_native(&compiled, &options, dir, started)?;
+        let p = built.paths;
+        let others = vec![p.header, p.manifest];
+        (p.library, built.program.calls.len(), built.manifest, others)
+    };
     println!(
         "{}: {} kernels, code {} B, weights {} B, arena {} B (lower bound {} B), {:.0} ms",
-        built.paths.library.display(),
-        built.program.calls.len(),
-        m.code_bytes,
-        m.weights_bytes,
-        m.arena_bytes,
-        m.arena_lower_bound_bytes,
-        m.compile_ms
+        artifact.display(),
+        calls,
+        manifest.code_bytes,
+        manifest.weights_bytes,
+        manifest.arena_bytes,
+        manifest.arena_lower_bound_bytes,
+        manifest.compile_ms
     );
     if report {
         print_report(&compiled);
     }
-    println!("{}", built.paths.header.display());
-    println!("{}", built.paths.manifest.display());
+    for path in others {
+        println!("{}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
