@@ -18,7 +18,7 @@ mod patterns;
 use std::collections::{HashMap, HashSet};
 
 use nnc_ir::ops::{Binary, Fused, Step, Unary};
-use nnc_ir::{DType, Graph, IrError, Node, NodeId, Op, ValueDef, ValueId};
+use nnc_ir::{DType, Graph, IrError, Node, NodeId, Op, ValueId};
 
 /// What a consumer of the running value may become, checked in order.
 const RULES: &[(&str, Rule)] = &[
@@ -337,26 +337,14 @@ fn fused_node(graph: &Graph, chain: &Chain) -> NodeParts {
     (anchor.name.clone(), op, inputs, vec![chain.output])
 }
 
-/// The rebuilt value of `id`; constants are added on first use.
+/// The rebuilt value of `id` (see [`crate::rebuild`]).
 fn operand(
     graph: &Graph,
     out: &mut Graph,
     map: &mut HashMap<ValueId, ValueId>,
     id: ValueId,
 ) -> Result<ValueId, IrError> {
-    if let Some(&new) = map.get(&id) {
-        return Ok(new);
-    }
-    let v = graph.value(id);
-    let ValueDef::Const(t) = &v.def else {
-        return Err(IrError::Value {
-            value: v.name.clone(),
-            message: "fuse_epilogues: operand used before it is defined".into(),
-        });
-    };
-    let new = out.add_const(v.name.clone(), t.clone())?;
-    map.insert(id, new);
-    Ok(new)
+    crate::rebuild::rebuilt_operand("fuse_epilogues", graph, out, map, id)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod egraph;
 pub mod fuse_epilogues;
 pub mod memplan;
 pub mod pipeline;
+mod rebuild;
 pub mod sink_constants;
 
 pub use canonicalize::canonicalize;

@@ -109,26 +109,14 @@ fn rebuild_in_order(graph: &Graph, order: &[NodeId]) -> Result<Graph, IrError> {
     Ok(out)
 }
 
-/// The rebuilt value of `id`; constants are added on first use.
+/// The rebuilt value of `id` (see [`crate::rebuild`]).
 fn operand(
     graph: &Graph,
     out: &mut Graph,
     map: &mut HashMap<ValueId, ValueId>,
     id: ValueId,
 ) -> Result<ValueId, IrError> {
-    if let Some(&new) = map.get(&id) {
-        return Ok(new);
-    }
-    let v = graph.value(id);
-    let ValueDef::Const(t) = &v.def else {
-        return Err(IrError::Value {
-            value: v.name.clone(),
-            message: "sink_constants: operand used before it is defined".into(),
-        });
-    };
-    let new = out.add_const(v.name.clone(), t.clone())?;
-    map.insert(id, new);
-    Ok(new)
+    crate::rebuild::rebuilt_operand("sink_constants", graph, out, map, id)
 }
 
 #[cfg(test)]
