@@ -239,6 +239,27 @@ fn nest(
 }
 
 impl Convolution<'_> {
+    /// The window walk of every spatial dim but the last (whose taps the kernels
+    /// loop over themselves), at output coordinates `outer`.
+    fn window_dims(&self, outer: &[Expr]) -> Vec<WindowDim> {
+        let (xshape, wshape) = (self.x.shape(), self.w.shape());
+        let (xs, ws) = (strides(xshape), strides(wshape));
+        outer
+            .iter()
+            .enumerate()
+            .map(|(d, out)| WindowDim {
+                out: out.clone(),
+                stride: self.geo.strides[d],
+                dilation: self.geo.dilations[d],
+                pad: self.geo.pads[d],
+                input: xshape[2 + d],
+                kernel: self.geo.kernel[d],
+                x_stride: xs[2 + d],
+                w_stride: ws[2 + d],
+            })
+            .collect()
+    }
+
     fn rank(&self) -> usize {
         self.geo.kernel.len()
     }
@@ -335,18 +356,7 @@ impl Convolution<'_> {
                     let x_chan =
                         image.clone() * xs[0] + (g.clone() * cg as i64 + ic.clone()) * xs[1];
                     let w_chan = oc.clone() * ws[0] + ic * ws[1];
-                    let dims: Vec<WindowDim> = (0..last)
-                        .map(|d| WindowDim {
-                            out: outer[d].clone(),
-                            stride: self.geo.strides[d],
-                            dilation: self.geo.dilations[d],
-                            pad: self.geo.pads[d],
-                            input: xshape[2 + d],
-                            kernel: self.geo.kernel[d],
-                            x_stride: xs[2 + d],
-                            w_stride: ws[2 + d],
-                        })
-                        .collect();
+                    let dims = self.window_dims(&outer[..last]);
                     walk_window(k, &dims, x_chan, w_chan, &mut |k, x_row, w_row| {
                         let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x_row));
                         let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w_row));

@@ -24,7 +24,7 @@
 use nnc_ir::kernel::{BinaryOp, ElemType, Expr, KernelBuilder, Ty};
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
-use super::{Convolution, WindowDim, nest, strides, walk_window};
+use super::{Convolution, nest, strides, walk_window};
 
 impl Convolution<'_> {
     /// A tile's accumulated `acc` of output channel `oc` at output index `at`,
@@ -155,18 +155,7 @@ impl Convolution<'_> {
                                 acc + outer[d].clone() * ys[2 + d]
                             });
                         let x_chans = image.clone() * xs[0] + g.clone() * (cg as i64 * xs[1]);
-                        let dims: Vec<WindowDim> = (0..last)
-                            .map(|d| WindowDim {
-                                out: outer[d].clone(),
-                                stride: self.geo.strides[d],
-                                dilation: self.geo.dilations[d],
-                                pad: self.geo.pads[d],
-                                input: xshape[2 + d],
-                                kernel: self.geo.kernel[d],
-                                x_stride: xs[2 + d],
-                                w_stride: ws[2 + d],
-                            })
-                            .collect();
+                        let dims = self.window_dims(&outer[..last]);
                         for &(c0, c1) in &segments {
                             // The taps every column of the segment reads inside the image.
                             let taps: Vec<i64> = (0..kernel_w)
