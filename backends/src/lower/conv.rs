@@ -49,6 +49,16 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
         Op::Fused(f) => &*f.anchor,
         op => op,
     };
+    let convolution = |geo, group: usize, lanes| Convolution {
+        x,
+        w,
+        y,
+        bias,
+        geo,
+        group: group.max(1),
+        lanes,
+        fusion: &fusion,
+    };
     match op {
         Op::Conv(c) => {
             let geo = Geometry::new(
@@ -60,16 +70,7 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 &c.pads,
                 &c.dilations,
             )?;
-            let conv = Convolution {
-                x,
-                w,
-                y,
-                bias,
-                geo,
-                group: c.group.max(1),
-                lanes: ctx.target.lanes(x.elem().size()),
-                fusion: &fusion,
-            };
+            let conv = convolution(geo, c.group, ctx.target.lanes(x.elem().size()));
             conv.check(ctx)?;
             if depthwise::applies(x, w, y, conv.group) {
                 conv.emit_depthwise(&mut k, ctx.target);
@@ -93,16 +94,7 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 &c.pads,
                 &c.dilations,
             )?;
-            let conv = Convolution {
-                x,
-                w,
-                y,
-                bias,
-                geo,
-                group: c.group.max(1),
-                lanes: 1,
-                fusion: &fusion,
-            };
+            let conv = convolution(geo, c.group, 1);
             conv.emit_transposed(ctx, &mut k)?;
         }
         other => return Err(ctx.unsupported(format!("{} is not a convolution", other.name()))),
@@ -221,7 +213,7 @@ fn walk_window(
 }
 
 /// Loops over `extents` (outermost first), giving `body` the coordinates.
-fn nest(
+pub(super) fn nest(
     k: &mut KernelBuilder,
     extents: &[usize],
     coords: &mut Vec<Expr>,

@@ -19,6 +19,7 @@ use nnc_ir::ops::{GlobalPool, Pool, PoolKind};
 mod global;
 mod rows;
 
+use super::conv::nest;
 use super::copy_nest::strides;
 use super::depthwise::Tile;
 use super::element_io::{compute_elem, constant, load_value, store_value};
@@ -237,24 +238,6 @@ fn padded_count(k: &mut KernelBuilder, dims: &[Dim], out: &[Expr]) -> Expr {
         total = total * Expr::var(count);
     }
     total
-}
-
-/// Loops over `extents`, giving `body` the coordinates.
-fn nest(
-    k: &mut KernelBuilder,
-    extents: &[usize],
-    coords: &mut Vec<Expr>,
-    body: &mut dyn FnMut(&mut KernelBuilder, &[Expr]),
-) {
-    let Some((&n, rest)) = extents.split_first() else {
-        body(k, coords);
-        return;
-    };
-    k.for_range("o", 0, n as i64, 1, |k, o| {
-        coords.push(o);
-        nest(k, rest, coords, body);
-        coords.pop();
-    });
 }
 
 /// Walks the window taps of dims from `d` inside the image, row-major;
