@@ -101,9 +101,37 @@ pub fn build(
         .map_err(|e| Error::Usage(format!("code generation failed: {e}")))?;
     timings.push(("codegen".into(), t.elapsed().as_secs_f64() * 1e3));
 
-    let mut manifest = Manifest::new(&program, &options.target);
+    let manifest = manifest(
+        compiled,
+        &program,
+        &options.target,
+        (arena_lower_bound, object.code_bytes),
+        timings,
+        started,
+    );
+    let paths = artifact::write_artifacts(dir, &program, &object.bytes, &manifest, &options.target)
+        .map_err(|e| Error::file(dir, e))?;
+    Ok(Built {
+        program,
+        paths,
+        manifest,
+    })
+}
+
+/// The manifest of a build (native or wasm32): the program's facts, the arena's
+/// lower bound, the code size, the ONNX ops, the pass timings, what the graph
+/// optimiser did, and the compile time so far.
+pub fn manifest(
+    compiled: &Compiled,
+    program: &Program,
+    target: &Target,
+    (arena_lower_bound, code_bytes): (usize, usize),
+    timings: Vec<(String, f64)>,
+    started: Instant,
+) -> Manifest {
+    let mut manifest = Manifest::new(program, target);
     manifest.arena_lower_bound_bytes = arena_lower_bound;
-    manifest.code_bytes = object.code_bytes;
+    manifest.code_bytes = code_bytes;
     manifest.onnx_ops = compiled.onnx_ops.clone();
     manifest.passes = timings.into_iter().collect();
     if let Some(r) = &compiled.egraph {
@@ -121,13 +149,7 @@ pub fn build(
         };
     }
     manifest.compile_ms = started.elapsed().as_secs_f64() * 1e3;
-    let paths = artifact::write_artifacts(dir, &program, &object.bytes, &manifest, &options.target)
-        .map_err(|e| Error::file(dir, e))?;
-    Ok(Built {
-        program,
-        paths,
-        manifest,
-    })
+    manifest
 }
 
 /// The directory of a build nnc makes for itself (native `run`/`test`), removed

@@ -49,12 +49,14 @@ pub fn build(
         .map_err(|e| Error::Usage(format!("code generation failed: {e}")))?;
     timings.push(("codegen".into(), t.elapsed().as_secs_f64() * 1e3));
 
-    let mut manifest = Manifest::new(&program, &options.target);
-    manifest.arena_lower_bound_bytes = arena_lower_bound;
-    manifest.code_bytes = module.code_bytes;
-    manifest.onnx_ops = compiled.onnx_ops.clone();
-    manifest.passes = timings.into_iter().collect();
-    manifest.compile_ms = started.elapsed().as_secs_f64() * 1e3;
+    let manifest = crate::native::manifest(
+        compiled,
+        &program,
+        &options.target,
+        (arena_lower_bound, module.code_bytes),
+        timings,
+        started,
+    );
     let paths =
         write_wasm_artifacts(dir, &program, &module, &manifest).map_err(|e| Error::file(dir, e))?;
     Ok(Built {
