@@ -67,8 +67,9 @@ pub fn lower(compiled: &Compiled, options: &BuildOptions) -> Result<Lowered> {
         build_program(graph, &layout, &options.target, &options.name).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             Error::Unsupported(format!(
-                "{} node(s) have no native lowering:\n{}",
+                "{} node(s) cannot be compiled for {}:\n{}",
                 errors.len(),
+                options.target.triple,
                 lines.join("\n")
             ))
         })?;

@@ -46,7 +46,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum LowerError {
     /// The op (or this use of it) has no lowering yet.
-    #[error("node '{node}' ({op}): no native lowering: {reason}")]
+    #[error("node '{node}' ({op}): no lowering: {reason}")]
     Unsupported {
         node: String,
         op: String,
