@@ -26,7 +26,7 @@ use std::time::Instant;
 use nnc_ir::{Graph, IrError};
 
 pub use cost::Roofline;
-pub use extract::{Extraction, Greedy};
+pub use extract::{DagGreedy, Extraction, Greedy};
 pub use report::EgraphReport;
 pub use runner::Limits;
 
@@ -58,9 +58,7 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         return Ok((graph.clone(), report));
     }
     let encoded = convert::to_egraph(graph);
-    let extraction = Greedy {
-        roofline: options.roofline,
-    };
+    let extraction = DagGreedy::new(options.roofline);
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let before = extraction.choose(&encoded.egraph, &encoded.roots).seconds;
