@@ -53,6 +53,7 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
             ops_after: report::op_histogram(graph),
             kernels_before,
             kernels_after: kernels_before,
+            roofline: options.roofline,
             ..EgraphReport::default()
         };
         return Ok((graph.clone(), report));
@@ -105,6 +106,7 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         rebuild_millis: ms(t),
         applied,
         rebuild_error,
+        roofline: options.roofline,
     };
     Ok((out, report))
 }
