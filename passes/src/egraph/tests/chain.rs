@@ -91,3 +91,73 @@ fn the_targets_roofline_decides_a_merge() {
     assert_eq!(convs_on(&x86_64, &mut rng), 2, "x86_64 keeps both convs");
     assert_eq!(convs_on(&aarch64, &mut rng), 1, "aarch64 merges them");
 }
+
+/// Two fully-connected layers with nothing between: one Gemm (or MatMul) with the
+/// product of the weights, when the middle is wide (fewer multiply-adds merged).
+/// Random transposes, alphas, betas and biases.
+#[test]
+fn gemm_after_gemm_merges_when_the_middle_is_wide() {
+    use nnc_ir::ops::Gemm;
+    for seed in 0..8 {
+        let mut b = Builder::new(seed + 50);
+        let (m, k, n1, n2) = (
+            b.rng.random_range(1..4),
+            b.rng.random_range(2..5),
+            b.rng.random_range(24..40),
+            b.rng.random_range(2..5),
+        );
+        let x = b.input(&[m, k]);
+        let x = b.node(Op::Unary(Unary::Relu), &[Some(x)]);
+        let g1 = Gemm {
+            alpha: [1.0, 0.5][seed as usize % 2],
+            beta: [1.0, 2.0][seed as usize / 2 % 2],
+            trans_a: false,
+            trans_b: seed % 3 == 0,
+        };
+        let b1 = if g1.trans_b {
+            b.weight(&[n1, k], -1.0, 1.0)
+        } else {
+            b.weight(&[k, n1], -1.0, 1.0)
+        };
+        let c1 = (seed % 4 != 3).then(|| b.weight(&[n1], -1.0, 1.0));
+        let y = b.node(Op::Gemm(g1), &[Some(x), Some(b1), c1]);
+        let g2 = Gemm {
+            alpha: [1.0, 1.5][seed as usize / 4 % 2],
+            beta: 0.5,
+            trans_a: false,
+            trans_b: seed % 2 == 0,
+        };
+        let b2 = if g2.trans_b {
+            b.weight(&[n2, n1], -1.0, 1.0)
+        } else {
+            b.weight(&[n1, n2], -1.0, 1.0)
+        };
+        let c2 = (seed % 3 != 2).then(|| b.weight(&[n2], -1.0, 1.0));
+        let z = b.node(Op::Gemm(g2), &[Some(y), Some(b2), c2]);
+        let (g, mut rng) = b.finish(vec![z]);
+        let (graph, report) = optimise(&g, &mut rng);
+        assert_eq!(count(&graph, "Gemm"), 1, "seed {seed}\n{graph}");
+        assert_eq!(report.rewrites["gemm-after-gemm"], 1);
+    }
+}
+
+/// MatMul chains with constant weights, batched input; a narrow middle
+/// (bottleneck, 64 -> 2 -> 64) is left as two products: merged it would be 16x
+/// the multiply-adds.
+#[test]
+fn matmul_after_matmul_merges_only_when_it_pays() {
+    for (seed, (width, mid, merges)) in [(16, 48, true), (64, 2, false)].into_iter().enumerate() {
+        let mut b = Builder::new(seed as u64 + 70);
+        let x = b.input(&[2, 4 * width, width]);
+        let x = b.node(Op::Unary(Unary::Relu), &[Some(x)]);
+        let w1 = b.weight(&[width, mid], -1.0, 1.0);
+        let y = b.node(Op::MatMul, &[Some(x), Some(w1)]);
+        let w2 = b.weight(&[mid, width], -1.0, 1.0);
+        let z = b.node(Op::MatMul, &[Some(y), Some(w2)]);
+        let (g, mut rng) = b.finish(vec![z]);
+        let (graph, report) = optimise(&g, &mut rng);
+        assert_eq!(report.rewrites["matmul-after-matmul"], 1);
+        let want = if merges { 1 } else { 2 };
+        assert_eq!(count(&graph, "MatMul"), want, "middle {mid}\n{graph}");
+    }
+}
