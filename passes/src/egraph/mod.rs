@@ -7,11 +7,13 @@
 //! - [`convert`]: IR -> e-graph -> IR; new weights are computed on the way out.
 //! - [`rules`]: reparameterization and pattern rules, each with named conditions.
 //! - [`runner`]: bounded saturation. [`cost`] and [`extract`]: the roofline cost
-//!   model and the (swappable) extraction. [`report`]: what happened.
+//!   model and the (swappable) extraction; [`dag_extract`]: the DAG-aware one.
+//!   [`report`]: what happened.
 
 pub mod analysis;
 pub mod convert;
 pub mod cost;
+pub mod dag_extract;
 pub mod extract;
 pub mod language;
 pub mod report;
@@ -26,7 +28,8 @@ use std::time::Instant;
 use nnc_ir::{Graph, IrError};
 
 pub use cost::Roofline;
-pub use extract::{DagGreedy, Extraction, Greedy};
+pub use dag_extract::DagGreedy;
+pub use extract::{Extraction, Greedy};
 pub use report::EgraphReport;
 pub use runner::Limits;
 
