@@ -10,7 +10,8 @@
 //!   cache, so time per class grew with the graph. Here each class is visited once
 //!   per iteration and every rule is tried on it while its nodes are in cache.
 //! - **Only where something changed.** After the first iteration a rule can only
-//!   match anew near an e-class that changed (new, grown by a union, or merged).
+//!   match anew at or above an e-class that changed (new, grown by a union, or
+//!   merged).
 //!   Rules look a bounded number of levels below their head ([`REACH`]), so the
 //!   next iteration visits the changed classes and their ancestors up to that
 //!   many levels, not the whole e-graph.
@@ -115,10 +116,10 @@ pub fn saturate_visiting(
         if let Some(why) = hit {
             break why;
         }
-        let changed = sizes.changed(&egraph);
+        let (fresh, grown) = sizes.changed(&egraph);
         visit = match reach {
-            Some(levels) => ancestors(&egraph, changed, levels),
-            None if changed.is_empty() => vec![],
+            Some(levels) => ancestors(&egraph, fresh, grown, levels),
+            None if fresh.is_empty() && grown.is_empty() => vec![],
             None => egraph.classes().map(|c| c.id).collect(),
         };
     };
@@ -182,31 +183,49 @@ impl ClassSizes {
         }
     }
 
-    /// Classes that are new or whose nodes changed since the last snapshot (a
-    /// union or a congruence merge adds nodes; merged-away classes disappear, and
-    /// their survivor shows the change); then snapshots.
-    fn changed(&mut self, egraph: &IrEGraph) -> Vec<Id> {
+    /// What changed since the last snapshot, then snapshots: classes made by
+    /// this iteration's rules that hold only their first node (`fresh`), and the
+    /// others that are new or whose nodes changed (`grown`: a union or a
+    /// congruence merge added nodes; a merged-away class disappears and its
+    /// survivor shows the change).
+    fn changed(&mut self, egraph: &IrEGraph) -> (Vec<Id>, Vec<Id>) {
         let old = std::mem::take(&mut self.0);
         self.snapshot(egraph);
-        egraph
-            .classes()
-            .map(|c| c.id)
-            .filter(|&id| old.get(usize::from(id)) != Some(&self.0[usize::from(id)]))
-            .collect()
+        let (mut fresh, mut grown) = (vec![], vec![]);
+        for class in egraph.classes() {
+            let id = usize::from(class.id);
+            match old.get(id) {
+                None if class.nodes.len() == 1 => fresh.push(class.id),
+                Some(&n) if n == self.0[id] => {}
+                _ => grown.push(class.id),
+            }
+        }
+        (fresh, grown)
     }
 }
 
-/// `classes` and their ancestors up to `levels` levels up, canonical, sorted.
-fn ancestors(egraph: &IrEGraph, classes: Vec<Id>, levels: usize) -> Vec<Id> {
+/// The classes to visit next: `fresh` ones, and `grown` ones with their
+/// ancestors up to `levels` levels up; canonical, sorted.
+///
+/// A fresh class needs no ancestors of its own: nothing older can point at it, so
+/// its users are fresh too, or the class a rule unioned them into, which has grown.
+fn ancestors(egraph: &IrEGraph, fresh: Vec<Id>, grown: Vec<Id>, levels: usize) -> Vec<Id> {
     let mut seen = vec![false; egraph.nodes().len()];
     let mut out = Vec::new();
-    let mut frontier = Vec::new();
-    for c in classes {
+    for c in fresh {
         let c = egraph.find(c);
         if !std::mem::replace(&mut seen[usize::from(c)], true) {
             out.push(c);
-            frontier.push(c);
         }
+    }
+    let mut frontier = Vec::new();
+    for c in grown {
+        let c = egraph.find(c);
+        // A grown class may have been seen as fresh; its ancestors are due anyway.
+        if !std::mem::replace(&mut seen[usize::from(c)], true) {
+            out.push(c);
+        }
+        frontier.push(c);
     }
     for _ in 0..levels {
         let mut next = Vec::new();
