@@ -139,10 +139,31 @@ fn iterate(
     applied: &mut BTreeMap<String, usize>,
     over_limit: impl Fn(&IrEGraph) -> Option<String>,
 ) -> Option<String> {
+    // The head op of each rule that is a table rule: such a rule is only searched
+    // in classes holding that op (one look at the class instead of one per rule).
+    let table = super::rules::all_rules();
+    let heads: Vec<Option<&str>> = rewrites
+        .iter()
+        .map(|r| {
+            let name = r.name.as_str();
+            table.iter().find(|t| t.name == name).map(|t| t.head)
+        })
+        .collect();
     let mut matches = Vec::new();
+    let mut ops: Vec<&str> = Vec::new();
     for &class in visit {
         let class = egraph.find(class);
+        ops.clear();
+        ops.extend(
+            egraph[class]
+                .nodes
+                .iter()
+                .filter_map(|n| n.as_op().map(|(op, _)| op.name())),
+        );
         for (k, rewrite) in rewrites.iter().enumerate() {
+            if heads[k].is_some_and(|h| !ops.contains(&h)) {
+                continue;
+            }
             if let Some(m) = rewrite
                 .searcher
                 .search_eclass_with_limit(egraph, class, usize::MAX)
