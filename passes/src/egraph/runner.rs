@@ -2,19 +2,20 @@
 //! large models: it stops at a node limit, an iteration limit or a time limit,
 //! whichever comes first, and says which.
 //!
-//! The loop is ours rather than `egg::Runner`'s, for two reasons that make it
-//! linear in the size of the model:
+//! The loop is ours rather than `egg::Runner`'s, so that its work stays
+//! proportional to the model and the rewrites it does:
 //!
 //! - **Class-major order.** egg's runner searches rule by rule, each rule sweeping
-//!   every e-class; on a model of a few thousand classes every sweep misses the
-//!   cache, so time per class grew with the graph. Here each class is visited once
-//!   per iteration and every rule is tried on it while its nodes are in cache.
+//!   every e-class; once the e-graph outgrows the cache every sweep misses it.
+//!   Here each class is visited once per iteration, and only the rules whose head
+//!   op it holds are tried on it.
 //! - **Only where something changed.** After the first iteration a rule can only
 //!   match anew at or above an e-class that changed (new, grown by a union, or
-//!   merged).
-//!   Rules look a bounded number of levels below their head ([`REACH`]), so the
-//!   next iteration visits the changed classes and their ancestors up to that
-//!   many levels, not the whole e-graph.
+//!   merged). Rules look a bounded number of levels below their head
+//!   ([`REACH`]), so the next iteration visits the changed classes and their
+//!   ancestors up to that many levels, not the whole e-graph. A rule that looks
+//!   deeper must raise [`REACH`] (the `incremental_visits_*` test compares with
+//!   full sweeps).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
