@@ -9,13 +9,15 @@
 //! | `add-into-following-conv` | `Conv(x + T, W, B)` | `Conv(x, W, B + sum(W * T[in]))` | `per_input_channel`, `unpadded` |
 //! | `mul-into-following-matmul` | `MatMul(x * S, W)` | `MatMul(x, S[k] * W)` | `per_row_of_weight` |
 //! | `add-into-following-matmul` | `MatMul(x + T, W)` | `MatMul(x, W) + T W` | `per_row_of_weight` |
+//! | `mul-into-following-gemm` | `Gemm(A * S, B, C)` | `Gemm(A, S[k] * B, C)` | `per_row_of_weight`, A not transposed |
+//! | `add-into-following-gemm` | `Gemm(A + T, B, C)` | `Gemm(A, B, alpha T B + beta C)`, beta 1 | `per_row_of_weight`, `row_bias` |
 //!
 //! A scale commutes with zero padding (0 * s = 0), so it folds into any conv; a
 //! shift does not (the padded border would miss it), hence `unpadded`. Groups are
 //! respected: weight `[o, i, ..]` reads input channel `(o / (O / G)) * (C / G) + i`.
 
 use egg::Id;
-use nnc_ir::ops::{Binary, Conv, Reduce, ReduceKind};
+use nnc_ir::ops::{Binary, Conv, Gemm, Reduce, ReduceKind, Transpose};
 use nnc_ir::{DType, Op, Tensor};
 
 use super::super::analysis::IrEGraph;
@@ -44,6 +46,16 @@ pub const RULES: &[NodeRule] = &[
         name: "add-into-following-matmul",
         head: "MatMul",
         apply: add_into_following_matmul,
+    },
+    NodeRule {
+        name: "mul-into-following-gemm",
+        head: "Gemm",
+        apply: mul_into_following_gemm,
+    },
+    NodeRule {
+        name: "add-into-following-gemm",
+        head: "Gemm",
+        apply: add_into_following_gemm,
     },
 ];
 
@@ -159,6 +171,19 @@ fn add_into_following_conv(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[I
 /// `(x, k, along, K)` of the first such `v = x op k`.
 fn matmul_affine(eg: &IrEGraph, operands: &[Id], op: Binary) -> Option<(Id, Id, usize, usize)> {
     let [v, w] = *operands else { return None };
+    let depth = ty(eg, w).filter(|t| t.rank() == 2)?.shape[0];
+    affine_rows(eg, v, w, depth, op)
+}
+
+/// `per_row_of_weight` for any weight layout: `w` a constant f32 matrix whose
+/// product runs over `depth` rows, `v = x op k` with `k` along v's last axis.
+fn affine_rows(
+    eg: &IrEGraph,
+    v: Id,
+    w: Id,
+    depth: usize,
+    op: Binary,
+) -> Option<(Id, Id, usize, usize)> {
     let wt = ty(eg, w)?;
     if !is_constant(eg, w) || wt.rank() != 2 || wt.dtype != DType::F32 {
         return None;
@@ -168,7 +193,6 @@ fn matmul_affine(eg: &IrEGraph, operands: &[Id], op: Binary) -> Option<(Id, Id, 
     if vt.rank() < 2 {
         return None;
     }
-    let depth = wt.shape[0];
     for (_, inner) in ops_in(eg, v, |o| *o == Op::Binary(op)) {
         for (x, k) in both_orders(&inner) {
             let Some(kt) = ty(eg, k) else { continue };
@@ -225,4 +249,83 @@ fn add_into_following_matmul(
     let shift = add_op(eg, Op::MatMul, vec![row, w]);
     let product = add_op(eg, Op::MatMul, vec![x, w]);
     Some(binary(eg, Binary::Add, product, shift))
+}
+
+/// A Gemm with an untransposed A and constant B: `(attrs, v, B, C, K, N)`.
+fn gemm_parts(op: &Op, operands: &[Id], eg: &IrEGraph) -> Option<(Gemm, Id, Id, Id, usize, usize)> {
+    let Op::Gemm(g) = op else { return None };
+    let [v, b, c] = *operands else { return None };
+    let bt = ty(eg, b)?;
+    if g.trans_a || bt.rank() != 2 {
+        return None;
+    }
+    let (k, n) = if g.trans_b {
+        (bt.shape[1], bt.shape[0])
+    } else {
+        (bt.shape[0], bt.shape[1])
+    };
+    Some((*g, v, b, c, k, n))
+}
+
+fn mul_into_following_gemm(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) -> Option<Id> {
+    let (g, v, b, c, depth, _) = gemm_parts(op, operands, eg)?;
+    let (x, s, along, _) = affine_rows(eg, v, b, depth, Binary::Mul)?;
+    let s_b = reshape(
+        eg,
+        s,
+        if g.trans_b {
+            vec![1, along]
+        } else {
+            vec![along, 1]
+        },
+    );
+    let b = binary(eg, Binary::Mul, b, s_b);
+    Some(add_op(eg, Op::Gemm(g), vec![x, b, c]))
+}
+
+fn add_into_following_gemm(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) -> Option<Id> {
+    let (g, v, b, c, depth, n) = gemm_parts(op, operands, eg)?;
+    // Condition `row_bias`: C absent or one value per output column.
+    let c_row =
+        is_absent(eg, c) || (is_constant(eg, c) && ty(eg, c).is_some_and(|t| t.shape == [n]));
+    if !c_row {
+        return None;
+    }
+    let (x, t, along, _) = affine_rows(eg, v, b, depth, Binary::Add)?;
+    let row = if along == depth {
+        reshape(eg, t, vec![1, depth])
+    } else {
+        let ones = literal(
+            eg,
+            Tensor::from_vec(vec![1, depth], vec![1f32; depth]).ok()?,
+        );
+        let t = reshape(eg, t, vec![1, 1]);
+        binary(eg, Binary::Mul, ones, t)
+    };
+    let b_plain = if g.trans_b {
+        add_op(eg, Op::Transpose(Transpose { perm: vec![1, 0] }), vec![b])
+    } else {
+        b
+    };
+    // alpha (x + t) B + beta C = alpha x B + (alpha t B + beta C)
+    let shift = add_op(eg, Op::MatMul, vec![row, b_plain]);
+    let shift = reshape(eg, shift, vec![n]);
+    let shift = scaled(eg, shift, g.alpha);
+    let bias = if is_absent(eg, c) {
+        shift
+    } else {
+        let own = scaled(eg, c, g.beta);
+        binary(eg, Binary::Add, shift, own)
+    };
+    let gemm = Gemm { beta: 1.0, ..g };
+    Some(add_op(eg, Op::Gemm(gemm), vec![x, b, bias]))
+}
+
+/// `k * v`, without the product when `k` is 1.
+fn scaled(eg: &mut IrEGraph, v: Id, k: f32) -> Id {
+    if k == 1.0 {
+        return v;
+    }
+    let k = literal(eg, Tensor::scalar(k));
+    binary(eg, Binary::Mul, v, k)
 }

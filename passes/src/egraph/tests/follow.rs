@@ -84,3 +84,55 @@ fn affine_folds_into_the_following_matmul() {
         assert!(report.rewrites.contains_key("add-into-following-matmul"));
     }
 }
+
+/// A per-feature scale and shift before a Gemm (random transposed B, alpha, beta,
+/// bias or none): the Gemm absorbs both.
+#[test]
+fn affine_folds_into_the_following_gemm() {
+    use nnc_ir::ops::Gemm;
+    for seed in 0..8 {
+        let mut b = Builder::new(seed + 60);
+        let (m, k, n) = (
+            b.rng.random_range(1..5),
+            b.rng.random_range(2..9),
+            b.rng.random_range(1..9),
+        );
+        let x = b.input(&[m, k]);
+        let r = b.node(Op::Unary(Unary::Relu), &[Some(x)]);
+        let s = b.weight(&[k], 0.5, 1.5);
+        let t = if seed % 3 == 0 {
+            b.weight(&[1], -1.0, 1.0)
+        } else {
+            b.weight(&[k], -1.0, 1.0)
+        };
+        let v = b.binary(Binary::Mul, r, s);
+        let v = b.binary(Binary::Add, v, t);
+        let g = Gemm {
+            alpha: [1.0, 0.5][seed as usize % 2],
+            beta: [1.0, 2.0][seed as usize / 2 % 2],
+            trans_a: false,
+            trans_b: seed % 4 >= 2,
+        };
+        let w = if g.trans_b {
+            b.weight(&[n, k], -1.0, 1.0)
+        } else {
+            b.weight(&[k, n], -1.0, 1.0)
+        };
+        let c = (seed < 6).then(|| b.weight(&[n], -1.0, 1.0));
+        let y = b.node(Op::Gemm(g), &[Some(v), Some(w), c]);
+        let (g, mut rng) = b.finish(vec![y]);
+        let (out, report) = optimise(&g, &mut rng);
+        assert!(
+            report.rewrites.contains_key("mul-into-following-gemm"),
+            "seed {seed}: {:?}",
+            report.rewrites
+        );
+        assert!(report.rewrites.contains_key("add-into-following-gemm"));
+        assert_eq!(count(&out, "Gemm"), 1, "seed {seed}\n{out}");
+        assert_eq!(
+            out.node_count(),
+            2,
+            "seed {seed}: Relu and Gemm left\n{out}"
+        );
+    }
+}
