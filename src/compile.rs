@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nnc_frontend::ImportOptions;
-use nnc_ir::Graph;
+use nnc_ir::{Graph, Target};
 use nnc_passes::egraph::{self, EgraphOptions, EgraphReport, Limits, Roofline};
 use nnc_passes::{PassReport, pipeline};
 
@@ -22,8 +22,9 @@ pub struct Compiled {
     pub egraph: Option<EgraphReport>,
 }
 
-/// The e-graph optimiser's options from the command line.
-pub fn egraph_options(args: &CompileArgs) -> EgraphOptions {
+/// The e-graph optimiser's options from the command line; its cost model is
+/// `target`'s roofline when the command builds for a target.
+pub fn egraph_options(args: &CompileArgs, target: Option<&Target>) -> EgraphOptions {
     let defaults = Limits::default();
     EgraphOptions {
         limits: Limits {
@@ -36,7 +37,7 @@ pub fn egraph_options(args: &CompileArgs) -> EgraphOptions {
         },
         disabled: args.disable_rules.iter().any(|r| r == "all"),
         disabled_rules: args.disable_rules.clone(),
-        roofline: Roofline::default(),
+        roofline: target.map_or_else(Roofline::default, Roofline::for_target),
     }
 }
 
@@ -63,8 +64,13 @@ pub fn import_options(args: &CompileArgs) -> Result<ImportOptions> {
     Ok(ImportOptions { input_shapes })
 }
 
-/// Loads `model` and runs the graph passes over it.
+/// Loads `model` and runs the graph passes over it, with no target in mind.
 pub fn compile(model: &Path, args: &CompileArgs) -> Result<Compiled> {
+    compile_for(model, args, None)
+}
+
+/// Loads `model` and runs the graph passes over it, costing rewrites on `target`.
+pub fn compile_for(model: &Path, args: &CompileArgs, target: Option<&Target>) -> Result<Compiled> {
     let options = import_options(args)?;
     let imported = nnc_frontend::load(model, &options)?;
     let onnx_ops = imported.info.op_histogram.clone();
@@ -73,7 +79,7 @@ pub fn compile(model: &Path, args: &CompileArgs) -> Result<Compiled> {
         println!("// after frontend\n{}", imported.graph);
     }
     let mut dump = |pass: &str, graph: &Graph| println!("// after {pass}\n{graph}");
-    egraph::configure(egraph_options(args));
+    egraph::configure(egraph_options(args, target));
     let (graph, passes) = pipeline::run_pipeline(
         imported.graph,
         pipeline::PASSES,
@@ -87,4 +93,28 @@ pub fn compile(model: &Path, args: &CompileArgs) -> Result<Compiled> {
         onnx_ops,
         egraph: egraph::take_last_report(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Building for a target costs rewrites with that target's roofline.
+    #[test]
+    fn the_egraph_cost_model_is_the_targets() {
+        let args = CompileArgs::default();
+        for name in ["x86_64", "aarch64", "wasm32"] {
+            let target = nnc_backends::target::parse_target(name, &[]).unwrap();
+            let roofline = egraph_options(&args, Some(&target)).roofline;
+            let want = Roofline::for_target(&target);
+            assert_eq!(roofline.peak_flops, want.peak_flops, "{name}");
+        }
+        let x86 = nnc_backends::target::parse_target("x86_64", &[]).unwrap();
+        let arm = nnc_backends::target::parse_target("aarch64", &[]).unwrap();
+        // x86_64's baseline has no FMA: half of aarch64's peak.
+        assert_eq!(
+            2.0 * egraph_options(&args, Some(&x86)).roofline.peak_flops,
+            egraph_options(&args, Some(&arm)).roofline.peak_flops
+        );
+    }
 }

@@ -17,7 +17,7 @@ use nnc_ir::{DType, Tensor};
 
 use crate::cli::{CompileArgs, TargetArgs};
 use crate::commands::resolve_target;
-use crate::compile::compile;
+use crate::compile::compile_for;
 use crate::error::{Error, Result};
 use crate::native::{BuildOptions, ScratchDir, build as build_native};
 use crate::tensor_io::read_tensor;
@@ -56,7 +56,7 @@ pub fn bench(
     }
     let started = Instant::now();
     let target_spec = resolve_target(target)?;
-    let compiled = compile(model, args)?;
+    let compiled = compile_for(model, args, Some(&target_spec))?;
     let macs = nnc_ir::cost::graph_macs(&compiled.graph);
 
     let wasm = target_spec.arch == nnc_ir::Arch::Wasm32;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::cli::{CompileArgs, TargetArgs};
-use crate::compile::compile;
+use crate::compile::compile_for;
 use crate::error::{Error, Result};
 use crate::native::{BuildOptions, build as build_native};
 
@@ -24,7 +24,7 @@ pub fn build(
         .unwrap_or_else(|| default_name(model));
     let name =
         nnc_backends::artifact::c_identifier(&name).map_err(|e| Error::Usage(e.to_string()))?;
-    let compiled = compile(model, args)?;
+    let compiled = compile_for(model, args, Some(&target))?;
     let wasm = target.arch == nnc_ir::Arch::Wasm32;
     let options = BuildOptions {
         target,

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{CompileArgs, Engine, TargetArgs, TensorFormat};
-use crate::compile::compile;
+use crate::commands::resolve_target;
+use crate::compile::compile_for;
 use crate::error::{Error, Result};
 use crate::executor::Executor;
 use crate::tensor_io::{read_tensor, write_npy, write_pb};
@@ -18,7 +19,12 @@ pub fn run(
     target: &TargetArgs,
     args: &CompileArgs,
 ) -> Result<ExitCode> {
-    let compiled = compile(model, args)?;
+    // Native code is costed on its target; the evaluator has none.
+    let spec = match engine {
+        Engine::Native => Some(resolve_target(target)?),
+        Engine::Eval => None,
+    };
+    let compiled = compile_for(model, args, spec.as_ref())?;
     let tensors = inputs
         .iter()
         .map(|p| read_tensor(p))

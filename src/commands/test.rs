@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{CompileArgs, Engine, TargetArgs};
+use crate::commands::resolve_target;
 use crate::compare::{Deviation, Tolerance, compare};
-use crate::compile::compile;
+use crate::compile::compile_for;
 use crate::error::{Error, Result};
 use crate::executor::Executor;
 use crate::tensor_io::read_tensor;
@@ -68,7 +69,13 @@ fn run_case(
     tolerance: Tolerance,
     args: &CompileArgs,
 ) -> Outcome {
-    let compiled = match compile(&case.join("model.onnx"), args) {
+    // Native code is costed on its target (an unknown one fails below, in
+    // prepare, with its own message); the evaluator has none.
+    let spec = match engine {
+        Engine::Native => resolve_target(target).ok(),
+        Engine::Eval => None,
+    };
+    let compiled = match compile_for(&case.join("model.onnx"), args, spec.as_ref()) {
         Ok(c) => c,
         Err(e) if e.is_unsupported() => return Outcome::Skip(e.to_string()),
         Err(e) => return Outcome::Fail(e.to_string()),

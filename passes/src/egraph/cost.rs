@@ -84,6 +84,22 @@ fn macs(op: &Op, operands: &[&ClassFacts], out_len: f64) -> Option<f64> {
     }
 }
 
+/// The run-time cost of one e-node of class `class` on its own (not its operands).
+pub fn local_seconds(egraph: &IrEGraph, roofline: Roofline, class: Id, enode: &Enode) -> f64 {
+    match enode {
+        Enode::Op(key, operands) => {
+            let facts: Vec<&ClassFacts> = operands.iter().map(|&c| &egraph[c].data).collect();
+            if facts.iter().all(|d| d.constant) {
+                FOLDED
+            } else {
+                roofline.op_seconds(key.op(), &facts, &egraph[class].data)
+            }
+        }
+        Enode::Output(..) => FOLDED,
+        _ => 0.0,
+    }
+}
+
 /// Tree cost of e-nodes over an e-graph (what greedy extraction minimises).
 pub struct RooflineCost<'a> {
     pub egraph: &'a IrEGraph,

@@ -1,6 +1,7 @@
 //! Extraction: one e-node chosen per e-class, which together form the program
-//! turned back into IR. The strategy is a trait so that a DAG-aware or ILP
-//! extractor can replace the greedy one without touching the rest.
+//! turned back into IR. The strategy is a trait: [`Greedy`] is egg's tree-cost
+//! extractor, [`DagGreedy`](super::dag_extract::DagGreedy) (what the optimiser
+//! uses) counts a value shared by several users once.
 
 use std::collections::HashMap;
 

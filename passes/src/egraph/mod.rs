@@ -7,11 +7,13 @@
 //! - [`convert`]: IR -> e-graph -> IR; new weights are computed on the way out.
 //! - [`rules`]: reparameterization and pattern rules, each with named conditions.
 //! - [`runner`]: bounded saturation. [`cost`] and [`extract`]: the roofline cost
-//!   model and the (swappable) extraction. [`report`]: what happened.
+//!   model and the (swappable) extraction; [`dag_extract`]: the DAG-aware one.
+//!   [`report`]: what happened.
 
 pub mod analysis;
 pub mod convert;
 pub mod cost;
+pub mod dag_extract;
 pub mod extract;
 pub mod language;
 pub mod report;
@@ -26,6 +28,7 @@ use std::time::Instant;
 use nnc_ir::{Graph, IrError};
 
 pub use cost::Roofline;
+pub use dag_extract::DagGreedy;
 pub use extract::{Extraction, Greedy};
 pub use report::EgraphReport;
 pub use runner::Limits;
@@ -53,14 +56,13 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
             ops_after: report::op_histogram(graph),
             kernels_before,
             kernels_after: kernels_before,
+            roofline: options.roofline,
             ..EgraphReport::default()
         };
         return Ok((graph.clone(), report));
     }
     let encoded = convert::to_egraph(graph);
-    let extraction = Greedy {
-        roofline: options.roofline,
-    };
+    let extraction = DagGreedy::new(options.roofline);
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let before = extraction.choose(&encoded.egraph, &encoded.roots).seconds;
@@ -107,6 +109,7 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         rebuild_millis: ms(t),
         applied,
         rebuild_error,
+        roofline: options.roofline,
     };
     Ok((out, report))
 }

@@ -35,6 +35,9 @@ pub struct EgraphReport {
     pub applied: bool,
     /// Why the extracted program could not be turned back into IR, if it could not.
     pub rebuild_error: Option<String>,
+    /// The machine model the costs come from (the target's, when the driver
+    /// knows it).
+    pub roofline: super::Roofline,
 }
 
 /// Nodes per op name.
@@ -91,6 +94,13 @@ impl fmt::Display for EgraphReport {
             } else {
                 " (kept the input graph)"
             }
+        )?;
+        writeln!(
+            f,
+            "egraph: cost model {:.1} GFLOP/s, {:.1} GB/s, {:.1} us per kernel",
+            self.roofline.peak_flops / 1e9,
+            self.roofline.bandwidth / 1e9,
+            self.roofline.launch * 1e6
         )?;
         if let Some(e) = &self.rebuild_error {
             writeln!(

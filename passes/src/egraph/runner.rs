@@ -1,14 +1,34 @@
 //! Equality saturation with bounds, so that compile time stays predictable on
 //! large models: it stops at a node limit, an iteration limit or a time limit,
 //! whichever comes first, and says which.
+//!
+//! The loop is ours rather than `egg::Runner`'s, so that its work stays
+//! proportional to the model and the rewrites it does:
+//!
+//! - **Class-major order.** egg's runner searches rule by rule, each rule sweeping
+//!   every e-class; once the e-graph outgrows the cache every sweep misses it.
+//!   Here each class is visited once per iteration, and only the rules whose head
+//!   op it holds are tried on it.
+//! - **Only where something changed.** After the first iteration a rule can only
+//!   match anew at or above an e-class that changed (new, grown by a union, or
+//!   merged). Rules look a bounded number of levels below their head
+//!   ([`REACH`]), so the next iteration visits the changed classes and their
+//!   ancestors up to that many levels, not the whole e-graph. A rule that looks
+//!   deeper must raise [`REACH`] (the `incremental_visits_*` test compares with
+//!   full sweeps).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use egg::{Rewrite, Runner, SimpleScheduler, StopReason};
+use egg::{Id, Rewrite};
 
 use super::analysis::{IrAnalysis, IrEGraph};
 use super::language::Enode;
+
+/// How many levels below its head e-node a rule may look (operand classes, their
+/// nodes' operands, ...). The decomposed LayerNorm is the deepest pattern today
+/// (Div -> Sub/Sqrt -> Add -> ReduceMean -> Pow -> Sub -> ReduceMean: 6 levels).
+pub const REACH: usize = 8;
 
 /// The bounds of one saturation run.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +58,8 @@ pub struct Saturation {
     pub classes: usize,
     /// Rule name -> times it added something new.
     pub applied: BTreeMap<String, usize>,
+    /// E-classes visited per iteration (all of them on the first).
+    pub visited: Vec<usize>,
 }
 
 /// Runs `rewrites` over `egraph` within `limits`.
@@ -46,36 +68,203 @@ pub fn saturate(
     rewrites: &[Rewrite<Enode, IrAnalysis>],
     limits: Limits,
 ) -> (IrEGraph, Saturation) {
-    // Every rule on every iteration: rule sets are small and a banned rule could
-    // leave a branch unmerged.
-    let runner = Runner::default()
-        .with_egraph(egraph)
-        .with_scheduler(SimpleScheduler)
-        .with_node_limit(limits.nodes)
-        .with_iter_limit(limits.iterations)
-        .with_time_limit(limits.time)
-        .run(rewrites);
-    let mut applied = BTreeMap::new();
-    for iteration in &runner.iterations {
-        for (rule, &n) in &iteration.applied {
-            if n > 0 {
-                *applied.entry(rule.to_string()).or_default() += n;
+    saturate_visiting(egraph, rewrites, limits, Some(REACH))
+}
+
+/// [`saturate`], visiting after the first iteration only the changed classes and
+/// their ancestors up to `reach` levels, or every class when `reach` is `None`
+/// (what the tests compare against).
+pub fn saturate_visiting(
+    mut egraph: IrEGraph,
+    rewrites: &[Rewrite<Enode, IrAnalysis>],
+    limits: Limits,
+    reach: Option<usize>,
+) -> (IrEGraph, Saturation) {
+    let start = Instant::now();
+    egraph.rebuild();
+    let mut saturation = Saturation::default();
+    let mut sizes = ClassSizes::default();
+    sizes.snapshot(&egraph);
+    // The first iteration visits every class, in the order they were added
+    // (operands before users, roughly model order: good locality).
+    let mut visit: Vec<Id> = egraph.classes().map(|c| c.id).collect();
+    visit.sort_unstable();
+    let stop = loop {
+        if visit.is_empty() {
+            break "saturated".to_string();
+        }
+        if saturation.iterations >= limits.iterations {
+            break format!("iteration limit ({})", limits.iterations);
+        }
+        saturation.iterations += 1;
+        saturation.visited.push(visit.len());
+        let hit = iterate(
+            &mut egraph,
+            rewrites,
+            &visit,
+            &mut saturation.applied,
+            |eg| {
+                if eg.total_size() > limits.nodes {
+                    Some(format!("node limit ({})", limits.nodes))
+                } else if start.elapsed() > limits.time {
+                    Some(format!("time limit ({:.1} s)", limits.time.as_secs_f64()))
+                } else {
+                    None
+                }
+            },
+        );
+        egraph.rebuild();
+        if let Some(why) = hit {
+            break why;
+        }
+        let (fresh, grown) = sizes.changed(&egraph);
+        visit = match reach {
+            Some(levels) => ancestors(&egraph, fresh, grown, levels),
+            None if fresh.is_empty() && grown.is_empty() => vec![],
+            None => egraph.classes().map(|c| c.id).collect(),
+        };
+    };
+    saturation.stop = stop;
+    saturation.nodes = egraph.total_number_of_nodes();
+    saturation.classes = egraph.number_of_classes();
+    (egraph, saturation)
+}
+
+/// One iteration: every rule tried on every class of `visit` (searching all
+/// first, then applying, as egg's runner does, so rules see the e-graph as it was
+/// at the start of the iteration). Returns why it stopped early, if it did.
+fn iterate(
+    egraph: &mut IrEGraph,
+    rewrites: &[Rewrite<Enode, IrAnalysis>],
+    visit: &[Id],
+    applied: &mut BTreeMap<String, usize>,
+    over_limit: impl Fn(&IrEGraph) -> Option<String>,
+) -> Option<String> {
+    // The head op of each rule that is a table rule: such a rule is only searched
+    // in classes holding that op (one look at the class instead of one per rule).
+    let table = super::rules::all_rules();
+    let heads: Vec<Option<&str>> = rewrites
+        .iter()
+        .map(|r| {
+            let name = r.name.as_str();
+            table.iter().find(|t| t.name == name).map(|t| t.head)
+        })
+        .collect();
+    let mut matches = Vec::new();
+    let mut ops: Vec<&str> = Vec::new();
+    for &class in visit {
+        let class = egraph.find(class);
+        ops.clear();
+        ops.extend(
+            egraph[class]
+                .nodes
+                .iter()
+                .filter_map(|n| n.as_op().map(|(op, _)| op.name())),
+        );
+        for (k, rewrite) in rewrites.iter().enumerate() {
+            if heads[k].is_some_and(|h| !ops.contains(&h)) {
+                continue;
+            }
+            if let Some(m) = rewrite
+                .searcher
+                .search_eclass_with_limit(egraph, class, usize::MAX)
+            {
+                matches.push((k, m));
             }
         }
     }
-    let stop = match &runner.stop_reason {
-        Some(StopReason::Saturated) | None => "saturated".to_string(),
-        Some(StopReason::IterationLimit(n)) => format!("iteration limit ({n})"),
-        Some(StopReason::NodeLimit(n)) => format!("node limit ({n})"),
-        Some(StopReason::TimeLimit(s)) => format!("time limit ({s:.1} s)"),
-        Some(StopReason::Other(why)) => why.clone(),
-    };
-    let saturation = Saturation {
-        stop,
-        iterations: runner.iterations.len(),
-        nodes: runner.egraph.total_number_of_nodes(),
-        classes: runner.egraph.number_of_classes(),
-        applied,
-    };
-    (runner.egraph, saturation)
+    // Checked every so many matches: often enough to stop near the limit, rarely
+    // enough that the check costs nothing.
+    for (n, (k, m)) in matches.iter().enumerate() {
+        let rewrite = &rewrites[*k];
+        let changed = rewrite
+            .applier
+            .apply_matches(egraph, std::slice::from_ref(m), rewrite.name);
+        if !changed.is_empty() {
+            *applied.entry(rewrite.name.to_string()).or_default() += changed.len();
+        }
+        if n % 64 == 63
+            && let Some(why) = over_limit(egraph)
+        {
+            return Some(why);
+        }
+    }
+    over_limit(egraph)
+}
+
+/// The node count of every class at the end of the previous iteration, by id.
+#[derive(Default)]
+struct ClassSizes(Vec<u32>);
+
+impl ClassSizes {
+    fn snapshot(&mut self, egraph: &IrEGraph) {
+        self.0.clear();
+        self.0.resize(egraph.nodes().len(), 0);
+        for class in egraph.classes() {
+            self.0[usize::from(class.id)] = class.nodes.len() as u32;
+        }
+    }
+
+    /// What changed since the last snapshot, then snapshots: classes made by
+    /// this iteration's rules that hold only their first node (`fresh`), and the
+    /// others that are new or whose nodes changed (`grown`: a union or a
+    /// congruence merge added nodes; a merged-away class disappears and its
+    /// survivor shows the change).
+    fn changed(&mut self, egraph: &IrEGraph) -> (Vec<Id>, Vec<Id>) {
+        let old = std::mem::take(&mut self.0);
+        self.snapshot(egraph);
+        let (mut fresh, mut grown) = (vec![], vec![]);
+        for class in egraph.classes() {
+            let id = usize::from(class.id);
+            match old.get(id) {
+                None if class.nodes.len() == 1 => fresh.push(class.id),
+                Some(&n) if n == self.0[id] => {}
+                _ => grown.push(class.id),
+            }
+        }
+        (fresh, grown)
+    }
+}
+
+/// The classes to visit next: `fresh` ones, and `grown` ones with their
+/// ancestors up to `levels` levels up; canonical, sorted.
+///
+/// A fresh class needs no ancestors of its own: nothing older can point at it, so
+/// its users are fresh too, or the class a rule unioned them into, which has grown.
+fn ancestors(egraph: &IrEGraph, fresh: Vec<Id>, grown: Vec<Id>, levels: usize) -> Vec<Id> {
+    let mut seen = vec![false; egraph.nodes().len()];
+    let mut out = Vec::new();
+    for c in fresh {
+        let c = egraph.find(c);
+        if !std::mem::replace(&mut seen[usize::from(c)], true) {
+            out.push(c);
+        }
+    }
+    let mut frontier = Vec::new();
+    for c in grown {
+        let c = egraph.find(c);
+        // A grown class may have been seen as fresh; its ancestors are due anyway.
+        if !std::mem::replace(&mut seen[usize::from(c)], true) {
+            out.push(c);
+        }
+        frontier.push(c);
+    }
+    for _ in 0..levels {
+        let mut next = Vec::new();
+        for c in frontier {
+            for p in egraph[c].parents() {
+                let p = egraph.find(p);
+                if !std::mem::replace(&mut seen[usize::from(p)], true) {
+                    out.push(p);
+                    next.push(p);
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    out.sort_unstable();
+    out
 }

@@ -13,12 +13,16 @@
 //! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
+//! - [`follow`]: per-channel scales and shifts folded into the conv / MatMul after.
+//! - [`pool`]: Pad folded into pools; an average pool as a depthwise conv.
 
 mod build;
 pub mod chain;
+pub mod follow;
 pub mod linear;
 pub mod norm;
 pub mod patterns;
+pub mod pool;
 pub mod reparam;
 
 use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
@@ -46,6 +50,8 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(linear::RULES);
     rules.extend_from_slice(norm::RULES);
     rules.extend_from_slice(patterns::RULES);
+    rules.extend_from_slice(follow::RULES);
+    rules.extend_from_slice(pool::RULES);
     rules
 }
 

@@ -2,9 +2,11 @@
 //! graph evaluated with `ir::eval` before and after the optimiser.
 
 mod chain;
+mod follow;
 mod linear;
 mod norm;
 mod patterns;
+mod pool;
 mod reparam;
 mod runner;
 
