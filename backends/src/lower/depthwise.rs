@@ -157,7 +157,7 @@ impl Depthwise<'_> {
         );
         let multiplier = outputs / channels;
         let taps = self.kernel[0] * self.kernel[1];
-        let run = self.flat_run(lanes);
+        let run = self.flat_run(k, lanes);
         k.for_range("n", 0, images, 1, |k, image| {
             k.for_range("c", 0, channels, 1, |k, ic| {
                 let plane = |k: &mut KernelBuilder, oc: Expr| {

@@ -13,7 +13,7 @@
 //! run, whose vectors would read outside the plane, and the border rows take the
 //! row-tiled paths of the parent module.
 
-use nnc_ir::kernel::{BinaryOp, ElemType, Expr, KernelBuilder, Ty};
+use nnc_ir::kernel::{BinaryOp, ElemType, Expr, KernelBuilder, Ty, VarId};
 
 use super::super::gemm::Epilogue;
 use super::{Depthwise, Plane, Span, Tile, interior, taps_inside};
@@ -22,18 +22,21 @@ use super::{Depthwise, Plane, Span, Tile, interior, taps_inside};
 const MAX_BLOCK_VECTORS: i64 = 8;
 
 /// The flattened run of a plane's interior rows: vectors of outputs `[start,
-/// end)`, blocks of `block` outputs.
+/// end)`, blocks of `block` outputs; the lane masks it uses, declared once per
+/// kernel (as constants inside the loops Cranelift builds them lane by lane on
+/// every iteration).
 pub(super) struct Run {
     start: i64,
     end: i64,
     block: i64,
+    masks: Vec<(Vec<bool>, VarId)>,
 }
 
 impl Depthwise<'_> {
     /// The flattened run, when it applies: unit strides, output rows as wide as
     /// input rows, row tiles narrower than two vectors, and at least one vector
     /// of interior outputs whose reads stay inside the plane.
-    pub(super) fn flat_run(&self, lanes: u8) -> Option<Run> {
+    pub(super) fn flat_run(&self, k: &mut KernelBuilder, lanes: u8) -> Option<Run> {
         let (h, w, oh, ow) = self.dims();
         let l = lanes as i64;
         if lanes < 2 || self.strides != [1, 1] || ow != w {
@@ -53,7 +56,40 @@ impl Depthwise<'_> {
         let highest = offsets.iter().map(|&(_, _, o)| o).max()?;
         let start = (r0 * w).max(-lowest);
         let end = (r1 * w).min(h * w - highest);
-        (end - start >= l).then_some(Run { start, end, block })
+        if end - start < l {
+            return None;
+        }
+        let mut masks: Vec<(Vec<bool>, VarId)> = Vec::new();
+        for phase in 0..w {
+            for tw in 0..self.kernel[1] {
+                let keep = self.lanes_kept(phase, tw, lanes);
+                if keep.iter().all(|&b| b) || masks.iter().any(|(m, _)| *m == keep) {
+                    continue;
+                }
+                let bits = keep
+                    .iter()
+                    .map(|&b| Expr::int(if b { -1 } else { 0 }, ElemType::I32))
+                    .collect();
+                let ty = Ty::vector(ElemType::I32, lanes);
+                masks.push((keep, k.let_var("mask", ty, Expr::lanes(bits))));
+            }
+        }
+        Some(Run {
+            start,
+            end,
+            block,
+            masks,
+        })
+    }
+
+    /// Which lanes of a vector of outputs starting at column `phase` (modulo
+    /// W) read inside their row at kernel column `tw`.
+    fn lanes_kept(&self, phase: i64, tw: i64, lanes: u8) -> Vec<bool> {
+        let (_, w, _, _) = self.dims();
+        let (dw, pw) = (self.dilations[1], self.pads[1]);
+        (0..lanes as i64)
+            .map(|l| (0..w).contains(&((phase + l) % w + tw * dw - pw)))
+            .collect()
     }
 
     /// `(kh, kw, offset)` of every tap: its input element relative to the output's.
@@ -102,60 +138,66 @@ impl Depthwise<'_> {
             let phase = run.start % w;
             k.for_range("o", run.start, blocks_end, run.block, |k, o| {
                 let firsts: Vec<i64> = (0..per_block as i64).map(|v| v * l).collect();
-                self.emit_vectors(k, p, (o, phase), &firsts, lanes, epi);
+                self.emit_vectors(k, p, run, (o, phase), &firsts, lanes, epi);
             });
         }
-        // The rest one vector at a time, the last one overlapping the stored ones.
+        // The rest together, the last vector overlapping the stored ones.
+        let mut rest = Vec::new();
         let mut at = blocks_end;
         while at < run.end {
             let first = at.min(run.end - l);
-            self.emit_vectors(k, p, (Expr::index(0), 0), &[first], lanes, epi);
+            rest.push(first);
             at = first + l;
+        }
+        if !rest.is_empty() {
+            self.emit_vectors(k, p, run, (Expr::index(0), 0), &rest, lanes, epi);
         }
     }
 
     /// Vectors of outputs `base + first` for each of `firsts`, accumulated over
     /// every tap; `base` is `phase` modulo W, so every lane's column is static.
+    /// Kernel rows are a loop (a small body: Cranelift issues all of a body's
+    /// loads before its FMAs), kernel columns unrolled (their masks differ).
+    #[allow(clippy::too_many_arguments)]
     fn emit_vectors(
         &self,
         k: &mut KernelBuilder,
         p: &Plane,
+        run: &Run,
         (base, phase): (Expr, i64),
         firsts: &[i64],
         lanes: u8,
         epi: Epilogue,
     ) {
         let (_, w, _, _) = self.dims();
-        let ([_, kw], [_, dw], [_, pw]) = (self.kernel, self.dilations, self.pads);
+        let ([kh, kw], [dh, dw], [ph, pw]) = (self.kernel, self.dilations, self.pads);
         let ty = Ty::vector(ElemType::F32, lanes);
         let acc: Vec<_> = firsts
             .iter()
             .map(|_| k.let_var("acc", ty, Expr::f32(0.0).splat(lanes)))
             .collect();
-        let x0 = Expr::var(k.let_var("x0", Ty::INDEX, p.x.clone() + base.clone()));
-        for (th, tw, offset) in self.tap_offsets() {
-            let wv = Expr::load(self.w.buf, p.w.clone() + (th * kw + tw), Ty::F32);
-            let wv = k.let_var("w", ty, wv.splat(lanes));
-            for (&first, &a) in firsts.iter().zip(&acc) {
-                let xv = Expr::load(self.x.buf, x0.clone() + (first + offset), ty);
-                // Lanes whose tap column leaves the row: cleared.
-                let keep: Vec<bool> = (0..lanes as i64)
-                    .map(|l| (0..w).contains(&((phase + first + l) % w + tw * dw - pw)))
-                    .collect();
-                let xv = if keep.iter().all(|&b| b) {
-                    xv
-                } else {
-                    let mask = keep
-                        .iter()
-                        .map(|&b| Expr::int(if b { -1 } else { 0 }, ElemType::I32))
-                        .collect();
-                    xv.bitcast(ElemType::I32)
-                        .binary(BinaryOp::And, Expr::lanes(mask))
-                        .bitcast(ElemType::F32)
-                };
-                k.assign(a, Expr::var(wv).fma(xv, Expr::var(a)));
+        let x0 = Expr::var(k.let_var("x0", Ty::INDEX, p.x.clone() + base.clone() - (ph * w + pw)));
+        k.for_range("kh", 0, kh, 1, |k, th| {
+            let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x0.clone() + th.clone() * (dh * w)));
+            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, p.w.clone() + th * kw));
+            for tw in 0..kw {
+                let wv = Expr::load(self.w.buf, w_row.clone() + tw, Ty::F32);
+                let wv = k.let_var("w", ty, wv.splat(lanes));
+                for (&first, &a) in firsts.iter().zip(&acc) {
+                    let xv = Expr::load(self.x.buf, x_row.clone() + (first + tw * dw), ty);
+                    // Lanes whose tap column leaves the row: cleared.
+                    let keep = self.lanes_kept(phase + first, tw, lanes);
+                    let xv = match run.masks.iter().find(|(m, _)| *m == keep) {
+                        Some(&(_, mask)) => xv
+                            .bitcast(ElemType::I32)
+                            .binary(BinaryOp::And, Expr::var(mask))
+                            .bitcast(ElemType::F32),
+                        None => xv,
+                    };
+                    k.assign(a, Expr::var(wv).fma(xv, Expr::var(a)));
+                }
             }
-        }
+        });
         for (&first, &a) in firsts.iter().zip(&acc) {
             let at = p.y.clone() + base.clone() + first;
             let value = epi(k, Expr::var(a), p.channel.clone(), at.clone(), lanes);
@@ -182,6 +224,10 @@ mod tests {
     use super::super::super::random_tensors::{random_small as random, rng};
     use super::super::super::testing::{check_lowering_for, single_node_graph, test_target};
 
+    /// (height, width, kernel, dilation, pads [top, left, bottom, right],
+    /// channels, group)
+    type Case = (usize, usize, [usize; 2], usize, [usize; 4], usize, usize);
+
     /// Narrow planes with "same" padding along the row (the flattened run),
     /// kernels from 1 to 7, dilation 2, channel multipliers, a single-channel
     /// convolution (a depthwise one with one group), against the reference.
@@ -193,8 +239,7 @@ mod tests {
             vector_registers: 32,
             ..test_target()
         };
-        // (height, width, kernel, dilation, pads [top, left, bottom, right], channels, group)
-        let cases: [(usize, usize, [usize; 2], usize, [usize; 4], usize, usize); 10] = [
+        let cases: [Case; 10] = [
             (25, 5, [3, 3], 1, [1, 1, 1, 1], 3, 3),
             (7, 7, [3, 3], 1, [1, 1, 1, 1], 2, 2),
             (9, 3, [3, 3], 1, [1, 1, 1, 1], 2, 2),
