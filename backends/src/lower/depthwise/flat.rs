@@ -21,6 +21,12 @@ use super::{Depthwise, Plane, Span, Tile, interior, taps_inside};
 /// Most vectors per block (accumulators held across a block's taps).
 const MAX_BLOCK_VECTORS: i64 = 8;
 
+/// Row tiles degenerate when a row's interior is narrower than this many vectors.
+const NARROW_VECTORS: i64 = 2;
+
+/// Input vectors one kernel row of the flattened run may load.
+const LOADS_PER_ROW: i64 = 12;
+
 /// The flattened run of a plane's interior rows: vectors of outputs `[start,
 /// end)`, blocks of `block` outputs; the lane masks it uses, declared once per
 /// kernel (as constants inside the loops Cranelift builds them lane by lane on
@@ -43,7 +49,7 @@ impl Depthwise<'_> {
             return None;
         }
         let (c0, c1) = interior(w, ow, self.kernel[1], 1, self.dilations[1], self.pads[1]);
-        if c1 - c0 >= 2 * l {
+        if c1 - c0 >= NARROW_VECTORS * l {
             return None;
         }
         let block = lcm(w, l);
@@ -138,7 +144,9 @@ impl Depthwise<'_> {
             let phase = run.start % w;
             k.for_range("o", run.start, blocks_end, run.block, |k, o| {
                 let firsts: Vec<i64> = (0..per_block as i64).map(|v| v * l).collect();
-                self.emit_vectors(k, p, run, (o, phase), &firsts, lanes, epi);
+                for chunk in firsts.chunks(self.chunk_vectors(firsts.len())) {
+                    self.emit_vectors(k, p, run, (o.clone(), phase), chunk, lanes, epi);
+                }
             });
         }
         // The rest together, the last vector overlapping the stored ones.
@@ -149,9 +157,19 @@ impl Depthwise<'_> {
             rest.push(first);
             at = first + l;
         }
-        if !rest.is_empty() {
-            self.emit_vectors(k, p, run, (Expr::index(0), 0), &rest, lanes, epi);
+        for chunk in rest.chunks(self.chunk_vectors(rest.len())) {
+            self.emit_vectors(k, p, run, (Expr::index(0), 0), chunk, lanes, epi);
         }
+    }
+
+    /// Vectors accumulated together, of `n`: a kernel row's loads (one per
+    /// vector and tap) are all live at once, so wide kernels take fewer
+    /// vectors at a time (at least two, so that two FMA chains overlap), in
+    /// groups of nearly equal size.
+    fn chunk_vectors(&self, n: usize) -> usize {
+        let most = (LOADS_PER_ROW / self.kernel[1].max(1)).max(2) as usize;
+        let groups = n.div_ceil(most);
+        n.div_ceil(groups.max(1)).max(1)
     }
 
     /// Vectors of outputs `base + first` for each of `firsts`, accumulated over
