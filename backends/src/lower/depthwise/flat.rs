@@ -29,8 +29,10 @@ const LOADS_PER_ROW: i64 = 12;
 
 /// The flattened run of a plane's interior rows: vectors of outputs `[start,
 /// end)`, blocks of `block` outputs; the lane masks it uses, declared once per
-/// kernel (as constants inside the loops Cranelift builds them lane by lane on
-/// every iteration).
+/// kernel. (Cranelift still rebuilds each constant mask lane by lane next to
+/// its uses inside the loops, four instructions a time; xor-ing them with a
+/// loop counter's `min(n, 0)` does not stop it. Masks that stay in registers
+/// would make the run's kernel rows about a third shorter.)
 pub(super) struct Run {
     start: i64,
     end: i64,
