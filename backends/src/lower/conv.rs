@@ -20,6 +20,7 @@
 //! `i` through kernel tap `k` when `o + pad - k * dilation == i * stride`, so
 //! each output is one accumulation in a local, guarded by that divisibility.
 
+mod channels;
 #[cfg(test)]
 mod tests;
 mod tiled;
@@ -72,7 +73,9 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
             )?;
             let conv = convolution(geo, c.group, ctx.target.lanes(x.elem().size()));
             conv.check(ctx)?;
-            if depthwise::applies(x, w, y, conv.group) {
+            if conv.channel_vectors_apply() {
+                conv.emit_channel_vectors(&mut k);
+            } else if depthwise::applies(x, w, y, conv.group) {
                 conv.emit_depthwise(&mut k, ctx.target);
             } else if conv.is_pointwise() {
                 conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));

@@ -1,6 +1,9 @@
 //! f32 depthwise convolution (2-D, NCHW, `group == C_in`, any channel
-//! multiplier): each output plane is one input plane convolved with its own
-//! `KH x KW` filter, so there is no reduction over channels to tile as a GEMM.
+//! multiplier; a single-channel input with one group is the same thing, its
+//! output channels a multiplier): each output plane is one input plane
+//! convolved with its own `KH x KW` filter, so there is no reduction over
+//! channels to tile as a GEMM. Planes too narrow for row tiles are flattened
+//! (`flat`).
 //!
 //! Per plane the output is cut into register tiles of `rows` output rows by
 //! `vectors` vectors of output columns (f32x4 along the row with unit stride;
@@ -26,6 +29,8 @@ use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty, VarId};
 
 use super::gemm::Epilogue;
 use super::signature::Operand;
+
+mod flat;
 
 /// A 2-D f32 depthwise convolution: spatial attributes are `[height, width]`.
 pub(super) struct Depthwise<'a> {
@@ -79,13 +84,16 @@ impl Tile {
 const UNROLLED_TAPS: i64 = 3;
 
 /// Whether a convolution with these operands and `group` is depthwise in the
-/// form this module handles: f32, 2-D, one input channel per group.
+/// form this module handles: f32, 2-D, one input channel per group (a
+/// single-channel convolution included: each output plane reads the one
+/// input plane, as the direct row-tiled form does best for so short a
+/// reduction).
 pub(super) fn applies(x: &Operand, w: &Operand, y: &Operand, group: usize) -> bool {
     let (xs, ws, ys) = (x.shape(), w.shape(), y.shape());
     x.elem() == ElemType::F32
         && xs.len() == 4
         && ws.len() == 4
-        && group > 1
+        && (group > 1 || xs[1] == 1)
         && group == xs[1]
         && ws[1] == 1
         && ys[1] % group == 0
@@ -149,6 +157,7 @@ impl Depthwise<'_> {
         );
         let multiplier = outputs / channels;
         let taps = self.kernel[0] * self.kernel[1];
+        let run = self.flat_run(k, lanes);
         k.for_range("n", 0, images, 1, |k, image| {
             k.for_range("c", 0, channels, 1, |k, ic| {
                 let plane = |k: &mut KernelBuilder, oc: Expr| {
@@ -166,7 +175,10 @@ impl Depthwise<'_> {
                         w: Expr::var(k.let_var("wplane", Ty::INDEX, oc.clone() * taps)),
                         channel: oc,
                     };
-                    self.emit_plane(k, &plane, tile, lanes, epilogue);
+                    match &run {
+                        Some(run) => self.emit_flat_plane(k, &plane, run, (tile, lanes), epilogue),
+                        None => self.emit_plane(k, &plane, tile, lanes, epilogue),
+                    }
                 };
                 if multiplier == 1 {
                     plane(k, ic.clone());

@@ -76,7 +76,7 @@ impl Matrix {
         }
     }
 
-    fn at(&self, r: Expr, c: Expr) -> Expr {
+    pub fn at(&self, r: Expr, c: Expr) -> Expr {
         self.offset.clone() + r * self.row + c * self.col
     }
 }

@@ -8,7 +8,9 @@
 //! output columns accumulates in a local (`acc = fma(splat(a[i, p]), b[p,
 //! j..j+L], acc)` over `p`), then a scalar tail. Gemm with `trans_b` (the usual
 //! fully-connected layer, a matrix-vector product at batch 1) takes dot products
-//! along the contiguous `K`. Floats accumulate in their compute type (f16 in
+//! along the contiguous `K` (f32: blocks of outputs with independent
+//! accumulators, `lower::gemv`); f32 products of one or two rows use a one-row
+//! GEMM tile. Floats accumulate in their compute type (f16 in
 //! f32); integers wrap as the reference does, scalar.
 
 use nnc_ir::Op;
@@ -18,6 +20,7 @@ use nnc_ir::ops::Gemm;
 use super::element_io::{compute_elem, constant, load_value, store_value};
 use super::epilogue::Epilogue as Fusion;
 use super::gemm;
+use super::gemv;
 use super::signature::{Operand, Signature, kernel_name};
 use super::{LowerCtx, LowerError};
 
@@ -313,8 +316,8 @@ fn microkernel_matmul(
     lanes: u8,
     fusion: &Fusion,
 ) {
-    let tile = gemm::Tile::for_target(ctx.target);
     let emit_product = |kb: &mut KernelBuilder, rows: usize, ao: Expr, bo: Expr, yo: Expr| {
+        let tile = tile_for(ctx, rows);
         let finish = |kb: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes: u8| {
             if fusion.is_empty() {
                 return acc;
@@ -350,6 +353,16 @@ fn microkernel_matmul(
         Expr::index(0),
         &|kb, ao, bo, yo| emit_product(kb, m, ao, bo, yo),
     );
+}
+
+/// The GEMM tile for a product of `m` rows: one wide row when the rows are few
+/// (a matrix-vector product), else the target's square-ish tile.
+fn tile_for(ctx: &LowerCtx, m: usize) -> gemm::Tile {
+    if gemv::few_rows(m) {
+        gemv::row_tile(ctx.target)
+    } else {
+        gemm::Tile::for_target(ctx.target)
+    }
 }
 
 /// Loops over the batch dims from `d`, carrying the matrix offsets of A, B, Y.
@@ -484,7 +497,23 @@ fn gemm(
             epilogue: &epilogue,
             long_epilogue: fusion.is_long(),
         };
-        gemm::emit(kb, &tiled, gemm::Tile::for_target(ctx.target), lanes);
+        gemm::emit(kb, &tiled, tile_for(ctx, m), lanes);
+    } else if elem == ElemType::F32 && g.trans_b && !g.trans_a {
+        let dots = gemv::Dots {
+            m,
+            n,
+            k: kk,
+            a: gemm::Matrix::row_major(a.buf, Expr::index(0), kk),
+            b: gemm::Matrix {
+                buf: b.buf,
+                offset: Expr::index(0),
+                row: 1,
+                col: kk as i64,
+            },
+            y: gemm::Matrix::row_major(y.buf, Expr::index(0), n),
+            epilogue: &epilogue,
+        };
+        gemv::emit_dots(kb, &dots, lanes);
     } else if g.trans_b && !g.trans_a {
         product.emit_by_dots(kb, &layout, lanes, &epilogue);
     } else {
