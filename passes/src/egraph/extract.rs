@@ -55,6 +55,8 @@ impl Extraction for Greedy {
             );
             nodes.insert(id, node);
         }
+        let best = |id: Id| extractor.find_best_node(id).clone();
+        super::rules::fusion::unfuse_shared(egraph, roots, &mut nodes, &best);
         let seconds = unique_cost(egraph, &nodes, self.roofline);
         Choices { nodes, seconds }
     }

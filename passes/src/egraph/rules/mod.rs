@@ -13,9 +13,12 @@
 //! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
+//! - [`fusion`]: an anchor (Conv, MatMul, Gemm) and the elementwise ops after it
+//!   as one fused kernel (`--disable-rules fusion` turns the group off).
 
 mod build;
 pub mod chain;
+pub mod fusion;
 pub mod linear;
 pub mod norm;
 pub mod patterns;
@@ -46,6 +49,7 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(linear::RULES);
     rules.extend_from_slice(norm::RULES);
     rules.extend_from_slice(patterns::RULES);
+    rules.extend_from_slice(fusion::RULES);
     rules
 }
 
@@ -53,12 +57,17 @@ pub fn all_rules() -> Vec<NodeRule> {
 pub fn rewrites(disabled: &[String]) -> Vec<Rewrite<Enode, IrAnalysis>> {
     all_rules()
         .into_iter()
-        .filter(|r| !disabled.iter().any(|d| d == r.name))
+        .filter(|r| !disabled.iter().any(|d| d == r.name || in_group(d, r.name)))
         .map(|r| {
             Rewrite::new(r.name, HeadSearcher(r.head), RuleApplier(r))
                 .expect("a rule without pattern variables is well formed")
         })
         .collect()
+}
+
+/// Whether `group` names a family of rules that `name` belongs to.
+fn in_group(group: &str, name: &str) -> bool {
+    group == fusion::GROUP && fusion::in_group(name)
 }
 
 /// Matches every class holding an e-node with the head op.
