@@ -310,17 +310,20 @@ pub fn shared_prefixes(eg: &IrEGraph, node: &Enode) -> Vec<Id> {
 
 /// Repairs a chosen program in which a `Fused` e-node's anchor (or a shorter fused
 /// form of it) is computed elsewhere too — as a value of its own, or inside
-/// another fused node. That class then takes its unfused last step over its
-/// longest shorter form, which the program computes once and shares. Repeats until
-/// no fused node duplicates work; `best` gives the choice of a class the repair
-/// newly needs.
+/// another fused node. That fused node is banned and its class takes its next
+/// cheapest e-node (`cost`: tree cost over the classes' best choices), e.g. the
+/// unfused last step over the shared form, or a form fused from another operand.
+/// Repeats until no fused node duplicates work; `best` gives the choice of a
+/// class the repair newly needs.
 pub fn unfuse_shared(
     eg: &IrEGraph,
     roots: &[Id],
     nodes: &mut HashMap<Id, Enode>,
     best: &dyn Fn(Id) -> Enode,
+    cost: &dyn Fn(&Enode) -> f64,
 ) {
-    for _ in 0..nodes.len().max(1) {
+    let mut banned: HashSet<(Id, Enode)> = HashSet::new();
+    for _ in 0..4 * nodes.len().max(1) {
         let reachable = reachable(eg, roots, nodes);
         // How many chosen fused nodes contain each shorter form.
         let mut inside: HashMap<Id, usize> = HashMap::new();
@@ -337,51 +340,33 @@ pub fn unfuse_shared(
                 fused.push((class, prefixes));
             }
         }
-        let shared = |p: &Id| reachable.contains(p) || inside[p] > 1;
-        let repair = fused.iter().find_map(|(class, prefixes)| {
-            if !prefixes.iter().any(shared) {
-                return None;
-            }
-            Some((*class, unfused_form(eg, *class, &nodes[class], prefixes)?))
-        });
-        let Some((class, unfused)) = repair else {
+        // A fused node whose shorter form the program computes anyway is the one
+        // to give up first; of two fused nodes sharing a shorter form, either.
+        let computed = |p: &Id| reachable.contains(p);
+        let twice = |p: &Id| inside[p] > 1;
+        let offender = fused
+            .iter()
+            .find(|(_, p)| p.iter().any(computed))
+            .or_else(|| fused.iter().find(|(_, p)| p.iter().any(twice)));
+        let Some(&(class, _)) = offender else {
             return;
         };
-        for &c in egg::Language::children(&unfused) {
+        banned.insert((class, nodes[&class].clone()));
+        let next = eg[class]
+            .nodes
+            .iter()
+            .filter(|n| !banned.contains(&(class, (*n).clone())))
+            .map(|n| (cost(n), n))
+            .filter(|(c, _)| c.is_finite())
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let Some((_, next)) = next else {
+            return;
+        };
+        let next = next.clone();
+        for &c in egg::Language::children(&next) {
             add_choices(eg, c, nodes, best);
         }
-        nodes.insert(class, unfused);
-    }
-}
-
-/// The e-node of `class` that applies `fused`'s last step to its longest shorter
-/// form (the last of `prefixes`).
-fn unfused_form(eg: &IrEGraph, class: Id, fused: &Enode, prefixes: &[Id]) -> Option<Enode> {
-    let Some((Op::Fused(f), _)) = fused.as_op() else {
-        return None;
-    };
-    let longest = eg.find(*prefixes.last()?);
-    let last = step_op(f.steps.last()?);
-    eg[class]
-        .nodes
-        .iter()
-        .find(|n| {
-            n.as_op().is_some_and(|(op, o)| {
-                op.name() == last.name()
-                    && !matches!(op, Op::Fused(_))
-                    && o.iter().any(|&c| eg.find(c) == longest)
-            })
-        })
-        .cloned()
-}
-
-/// The op a step applies (for finding its unfused e-node).
-fn step_op(step: &Step) -> Op {
-    match *step {
-        Step::Unary(u) => Op::Unary(u),
-        Step::Gate(_) => Op::Binary(Binary::Mul),
-        Step::Clip { .. } => Op::Clip,
-        Step::Binary { op, .. } => Op::Binary(op),
+        nodes.insert(class, next);
     }
 }
 
