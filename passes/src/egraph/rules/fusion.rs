@@ -166,12 +166,12 @@ fn producers(eg: &mut IrEGraph, id: Id) -> Vec<Producer> {
             }
         }
     }
-    // Condition `shortest_form`: a class that one anchor computes alone is fused
-    // from that anchor only, otherwise from its fused forms with fewest steps.
-    // Extending a longer equivalent form only builds a worse kernel; and since
-    // the other rules give a class many equivalent forms (bias folded or not,
-    // scale before or after), extending all of them grows the e-graph
-    // exponentially with the length of a chain.
+    // Condition `shortest_form`: a class that an anchor computes alone is fused
+    // from its bare anchors only, otherwise from its fused forms with fewest
+    // steps. A longer equivalent form only builds a worse kernel; and since the
+    // other rules give a class many equivalent forms (bias folded or not, scale
+    // before or after), extending all of them grows the e-graph exponentially
+    // with the length of a chain.
     let fewest = out.iter().map(|p| p.steps.len()).min().unwrap_or(0);
     out.retain(|p| p.steps.len() == fewest);
     out
@@ -344,12 +344,15 @@ pub fn unfuse_shared(
         // to give up first; of two fused nodes sharing a shorter form, either.
         let computed = |p: &Id| reachable.contains(p);
         let twice = |p: &Id| inside[p] > 1;
+        // Of two sharing, the longer (the chain extended past the other's end).
+        // Sorted, so that the result does not depend on hash order.
+        fused.sort_by_key(|(class, p)| (std::cmp::Reverse(p.len()), *class));
         let offender = fused
             .iter()
             .find(|(_, p)| p.iter().any(computed))
             .or_else(|| fused.iter().find(|(_, p)| p.iter().any(twice)));
         let Some(&(class, _)) = offender else {
-            return;
+            break;
         };
         banned.insert((class, nodes[&class].clone()));
         let next = eg[class]
@@ -360,7 +363,7 @@ pub fn unfuse_shared(
             .filter(|(c, _)| c.is_finite())
             .min_by(|a, b| a.0.total_cmp(&b.0));
         let Some((_, next)) = next else {
-            return;
+            break;
         };
         let next = next.clone();
         for &c in egg::Language::children(&next) {
@@ -368,6 +371,10 @@ pub fn unfuse_shared(
         }
         nodes.insert(class, next);
     }
+    // Classes only the replaced choices read are no longer part of the program
+    // (and must not count in its cost).
+    let reachable = reachable(eg, roots, nodes);
+    nodes.retain(|c, _| reachable.contains(c));
 }
 
 /// Gives `class` and the classes under it a choice (`best`) where they have none

@@ -13,9 +13,15 @@
 //! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
+//! - [`activations`]: GELU (tanh form), HardSwish and Softmax written out op by
+//!   op, recognised.
+//! - [`algebra`]: scalar factors moved out of matrix products (into reach of
+//!   fusion).
 //! - [`fusion`]: an anchor (Conv, MatMul, Gemm) and the elementwise ops after it
 //!   as one fused kernel (`--disable-rules fusion` turns the group off).
 
+pub mod activations;
+pub mod algebra;
 mod build;
 pub mod chain;
 pub mod fusion;
@@ -49,6 +55,8 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(linear::RULES);
     rules.extend_from_slice(norm::RULES);
     rules.extend_from_slice(patterns::RULES);
+    rules.extend_from_slice(activations::RULES);
+    rules.extend_from_slice(algebra::RULES);
     rules.extend_from_slice(fusion::RULES);
     rules
 }

@@ -1,6 +1,7 @@
 //! Every rule checked the way the design asks: random shapes and weights, the
 //! graph evaluated with `ir::eval` before and after the optimiser.
 
+mod activations;
 mod chain;
 mod fusion;
 mod linear;
