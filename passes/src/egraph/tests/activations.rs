@@ -220,3 +220,51 @@ fn scalar_factors_leave_the_matmul_and_fuse() {
         assert!(report.rewrites["scalar-out-of-matmul"] >= 2);
     }
 }
+
+/// A transpose, an elementwise op and the inverse transpose: the op alone; with
+/// a different second transpose, one composed transpose after the op.
+#[test]
+fn transposes_sink_through_elementwise_ops_and_cancel() {
+    use nnc_ir::ops::Transpose;
+    for seed in 0..6 {
+        let mut b = Builder::new(seed);
+        let x = b.input(&[2, 3, 4]);
+        let p = Transpose {
+            perm: vec![2, 0, 1],
+        };
+        let t = b.node(Op::Transpose(p), &[Some(x)]);
+        let f = match seed % 3 {
+            0 => b.node(Op::Unary(Unary::Relu), &[Some(t)]),
+            1 => {
+                let c = b.scalar(1.5);
+                b.binary(Binary::Mul, c, t)
+            }
+            _ => {
+                let c = b.scalar(-0.5);
+                b.binary(Binary::Sub, t, c)
+            }
+        };
+        let (q, transposes) = if seed < 3 {
+            (vec![1, 2, 0], 0)
+        } else {
+            (vec![0, 2, 1], 1)
+        };
+        let y = b.node(Op::Transpose(Transpose { perm: q }), &[Some(f)]);
+        let (g, mut rng) = b.finish(vec![y]);
+        let (out, _) = optimise(&g, &mut rng);
+        assert_eq!(count(&out, "Transpose"), transposes, "seed {seed}\n{out}");
+        assert_eq!(out.node_count(), 1 + transposes, "{out}");
+    }
+}
+
+/// Identity nodes disappear (a graph output keeps its name).
+#[test]
+fn identities_disappear() {
+    let mut b = Builder::new(0);
+    let x = b.input(&[2, 3]);
+    let i = b.node(Op::Identity, &[Some(x)]);
+    let y = b.node(Op::Unary(Unary::Relu), &[Some(i)]);
+    let (g, mut rng) = b.finish(vec![y]);
+    let (out, _) = optimise(&g, &mut rng);
+    assert_eq!(count(&out, "Identity"), 0, "{out}");
+}
