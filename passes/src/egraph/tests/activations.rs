@@ -14,7 +14,7 @@ fn random_shape(b: &mut Builder) -> Vec<usize> {
 
 /// `x³` as the exporter wrote it: Pow, or two products.
 fn cube(b: &mut Builder, x: nnc_ir::ValueId, form: u64) -> nnc_ir::ValueId {
-    if form % 2 == 0 {
+    if form.is_multiple_of(2) {
         let three = b.scalar(3.0);
         b.binary(Binary::Pow, x, three)
     } else {
