@@ -79,7 +79,17 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         &rewrites,
         options.limits,
     );
-    let (egraph, fused) = runner::saturate(egraph, &fusion, options.limits);
+    // The fusion phase gets what is left of the time limit, but at least a
+    // second: a model the other rules took all the time on still gets fused.
+    let left = Limits {
+        time: options
+            .limits
+            .time
+            .saturating_sub(t.elapsed())
+            .max(std::time::Duration::from_secs(1)),
+        ..options.limits
+    };
+    let (egraph, fused) = runner::saturate(egraph, &fusion, left);
     let saturation = saturation.then(fused);
     encoded.egraph = egraph;
     let saturate_millis = ms(t);
