@@ -80,8 +80,10 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         options.limits,
     );
     // The fusion phase gets what is left of the time limit, but at least a
-    // second: a model the other rules took all the time on still gets fused.
+    // second, and its own node budget: a model the other rules took all the time
+    // or nodes on still gets fused.
     let left = Limits {
+        nodes: egraph.total_number_of_nodes() + options.limits.nodes,
         time: options
             .limits
             .time
