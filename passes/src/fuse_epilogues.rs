@@ -10,8 +10,9 @@
 //! operand of the chain is defined, and keeps that node's output name (a graph
 //! output keeps its ABI name).
 //!
-//! The e-graph optimiser will produce the same op from rewrite rules; until then
-//! this pass is what runs.
+//! The e-graph optimiser produces the same op from its `fusion` rules, with the
+//! cost model deciding; the pipeline runs this pass only as the fallback when the
+//! e-graph optimiser is off (`--disable-rules all`) or its program was not used.
 
 mod patterns;
 

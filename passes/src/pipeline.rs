@@ -26,9 +26,10 @@ pub const PASSES: &[Pass] = &[
         name: "canonicalize",
         run: crate::canonicalize,
     },
+    // Only when the e-graph did not run: fusion is otherwise its `fusion` rules'.
     Pass {
         name: "fuse-epilogues",
-        run: crate::fuse_epilogues,
+        run: crate::egraph::fuse_epilogues_fallback,
     },
     Pass {
         name: "sink-constants",

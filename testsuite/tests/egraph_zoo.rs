@@ -8,8 +8,16 @@ use nnc_passes::canonicalize;
 use nnc_passes::egraph::{EgraphOptions, optimize};
 use nnc_testsuite::zoo_models;
 
+/// How many times `op` is computed: as a node, or fused (the anchor or a step of
+/// a `Fused` node).
 fn count(graph: &Graph, op: &str) -> usize {
-    graph.nodes().filter(|(_, n)| n.op.name() == op).count()
+    graph
+        .nodes()
+        .map(|(_, n)| match &n.op {
+            nnc_ir::Op::Fused(f) => f.label().split('+').filter(|part| *part == op).count(),
+            other => usize::from(other.name() == op),
+        })
+        .sum()
 }
 
 fn reference_inputs(model_dir: &std::path::Path, graph: &Graph) -> Vec<Tensor> {

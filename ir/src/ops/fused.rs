@@ -6,8 +6,8 @@
 //! ones `None`), then the *extra* operands the steps read (a residual, a
 //! per-channel scale), each broadcasting to the anchor's output shape.
 //!
-//! The op is general on purpose: the greedy `fuse-epilogues` pass produces it
-//! today, the e-graph optimiser's rewrite rules will produce the same op later.
+//! The op is general on purpose: the e-graph optimiser's `fusion` rules produce
+//! it, and the greedy `fuse-epilogues` pass (their fallback) the same op.
 //! Its meaning is defined by [`Fused::eval`]: the anchor's evaluation, then each
 //! step through the existing elementwise evaluation, exactly as the unfused chain.
 //!

@@ -162,6 +162,15 @@ pub fn to_graph(source: &Graph, encoded: &Encoded, choices: &Choices) -> Result<
         building: Default::default(),
         weights: HashMap::new(),
     };
+    // Source nodes first, in their order: the program keeps the source's schedule
+    // where it can (a depth-first walk from the outputs would compute values
+    // long before their use, and grow the arena).
+    for (class, _) in &encoded.origins {
+        let class = encoded.egraph.find(*class);
+        if choices.nodes.contains_key(&class) {
+            builder.build(class)?;
+        }
+    }
     let mut outputs = Vec::new();
     for (&root, &source_out) in encoded.roots.iter().zip(source.outputs()) {
         let value = match builder.build(root)? {

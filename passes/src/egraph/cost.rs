@@ -75,6 +75,12 @@ fn macs(op: &Op, operands: &[&ClassFacts], out_len: f64) -> Option<f64> {
             Some(out_len * w.iter().skip(1).product::<usize>() as f64)
         }
         Op::MatMul => Some(out_len * *shape(0)?.last()? as f64),
+        // The anchor's products, and about one flop per element per step (so a
+        // step folded into the anchor's weights instead is cheaper still).
+        Op::Fused(f) => {
+            let anchor = macs(&f.anchor, operands.get(..f.anchor_operands)?, out_len)?;
+            Some(anchor + f.steps.len() as f64 * out_len / 2.0)
+        }
         Op::Gemm(g) => {
             let a = shape(0)?;
             let k = if g.trans_a { a.first() } else { a.last() };

@@ -56,6 +56,15 @@ impl Extraction for Greedy {
             );
             nodes.insert(id, node);
         }
+        let best = |id: Id| extractor.find_best_node(id).clone();
+        let tree_cost = |node: &Enode| {
+            let mut local = RooflineCost {
+                egraph,
+                roofline: self.roofline,
+            };
+            egg::CostFunction::cost(&mut local, node, |c| extractor.find_best_cost(c))
+        };
+        super::rules::fusion::unfuse_shared(egraph, roots, &mut nodes, &best, &tree_cost);
         let seconds = unique_cost(egraph, &nodes, self.roofline);
         Choices { nodes, seconds }
     }

@@ -23,6 +23,7 @@ pub mod runner;
 mod tests;
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use nnc_ir::{Graph, IrError};
@@ -67,7 +68,12 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
     let t = Instant::now();
     let before = extraction.choose(&encoded.egraph, &encoded.roots).seconds;
     let mut extract_millis = ms(t);
-    let rewrites = rules::rewrites(&options.disabled_rules);
+    // Fusion runs once the algebra and reparameterization rules are done: fused
+    // forms of every intermediate variant would otherwise feed the other rules
+    // and grow the e-graph combinatorially.
+    let (fusion, rewrites): (Vec<_>, Vec<_>) = rules::rewrites(&options.disabled_rules)
+        .into_iter()
+        .partition(|r| rules::fusion::in_group(r.name.as_str()));
     let mut encoded = encoded;
     let t = Instant::now();
     let (egraph, saturation) = runner::saturate(
@@ -75,6 +81,20 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         &rewrites,
         options.limits,
     );
+    // The fusion phase gets what is left of the time limit, but at least a
+    // second, and its own node budget: a model the other rules took all the time
+    // or nodes on still gets fused.
+    let left = Limits {
+        nodes: egraph.total_number_of_nodes() + options.limits.nodes,
+        time: options
+            .limits
+            .time
+            .saturating_sub(t.elapsed())
+            .max(std::time::Duration::from_secs(1)),
+        ..options.limits
+    };
+    let (egraph, fused) = runner::saturate(egraph, &fusion, left);
+    let saturation = saturation.then(fused);
     encoded.egraph = egraph;
     let saturate_millis = ms(t);
     let t = Instant::now();
@@ -120,6 +140,21 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
 static OPTIONS: Mutex<Option<EgraphOptions>> = Mutex::new(None);
 static LAST_REPORT: Mutex<Option<EgraphReport>> = Mutex::new(None);
 
+/// Whether the greedy epilogue fusion runs after the e-graph: only when the
+/// e-graph optimiser was skipped (`--disable-rules all`) or its program could not
+/// be used; otherwise fusion is the e-graph's decision (`fusion` rules).
+static GREEDY_EPILOGUES: AtomicBool = AtomicBool::new(true);
+
+/// The pipeline's `fuse-epilogues` pass: the greedy [`crate::fuse_epilogues`] as
+/// the fallback of the e-graph's fusion rules (see [`GREEDY_EPILOGUES`]).
+pub fn fuse_epilogues_fallback(graph: &Graph) -> Result<Graph, IrError> {
+    if GREEDY_EPILOGUES.load(Ordering::Relaxed) {
+        crate::fuse_epilogues(graph)
+    } else {
+        Ok(graph.clone())
+    }
+}
+
 /// Sets the options of later `egraph` passes in this process.
 pub fn configure(options: EgraphOptions) {
     *OPTIONS.lock().unwrap_or_else(|e| e.into_inner()) = Some(options);
@@ -138,6 +173,12 @@ pub fn egraph(graph: &Graph) -> Result<Graph, IrError> {
         .clone()
         .unwrap_or_default();
     let (out, report) = optimize(graph, &options)?;
+    let fusion_off = options
+        .disabled_rules
+        .iter()
+        .any(|d| d == rules::fusion::GROUP);
+    let greedy = options.disabled || (!report.applied && !fusion_off);
+    GREEDY_EPILOGUES.store(greedy, Ordering::Relaxed);
     *LAST_REPORT.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
     Ok(out)
 }

@@ -44,7 +44,12 @@ pub struct EgraphReport {
 pub fn op_histogram(graph: &Graph) -> BTreeMap<String, usize> {
     let mut ops = BTreeMap::new();
     for (_, node) in graph.nodes() {
-        *ops.entry(node.op.name().to_string()).or_default() += 1;
+        // A fused kernel by what it computes (`Conv+Add+Relu`), not as `Fused`.
+        let name = match &node.op {
+            nnc_ir::Op::Fused(f) => f.label(),
+            op => op.name().to_string(),
+        };
+        *ops.entry(name).or_default() += 1;
     }
     ops
 }

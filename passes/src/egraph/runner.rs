@@ -62,6 +62,26 @@ pub struct Saturation {
     pub visited: Vec<usize>,
 }
 
+impl Saturation {
+    /// This run followed by `next` (a later phase over the same e-graph).
+    pub fn then(mut self, next: Saturation) -> Saturation {
+        for (rule, n) in next.applied {
+            *self.applied.entry(rule).or_default() += n;
+        }
+        Saturation {
+            stop: if self.stop == "saturated" {
+                next.stop
+            } else {
+                self.stop
+            },
+            iterations: self.iterations + next.iterations,
+            nodes: next.nodes,
+            classes: next.classes,
+            applied: self.applied,
+        }
+    }
+}
+
 /// Runs `rewrites` over `egraph` within `limits`.
 pub fn saturate(
     egraph: IrEGraph,

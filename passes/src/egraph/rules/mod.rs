@@ -15,10 +15,19 @@
 //!   reshape chains collapsed.
 //! - [`follow`]: per-channel scales and shifts folded into the conv / MatMul after.
 //! - [`pool`]: Pad folded into pools; an average pool as a depthwise conv.
+//! - [`activations`]: GELU (tanh form), HardSwish and Softmax written out op by
+//!   op, recognised.
+//! - [`algebra`]: scalar factors moved out of matrix products (into reach of
+//!   fusion).
+//! - [`fusion`]: an anchor (Conv, MatMul, Gemm) and the elementwise ops after it
+//!   as one fused kernel (`--disable-rules fusion` turns the group off).
 
+pub mod activations;
+pub mod algebra;
 mod build;
 pub mod chain;
 pub mod follow;
+pub mod fusion;
 pub mod linear;
 pub mod norm;
 pub mod patterns;
@@ -52,6 +61,9 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(patterns::RULES);
     rules.extend_from_slice(follow::RULES);
     rules.extend_from_slice(pool::RULES);
+    rules.extend_from_slice(activations::RULES);
+    rules.extend_from_slice(algebra::RULES);
+    rules.extend_from_slice(fusion::RULES);
     rules
 }
 
@@ -59,12 +71,17 @@ pub fn all_rules() -> Vec<NodeRule> {
 pub fn rewrites(disabled: &[String]) -> Vec<Rewrite<Enode, IrAnalysis>> {
     all_rules()
         .into_iter()
-        .filter(|r| !disabled.iter().any(|d| d == r.name))
+        .filter(|r| !disabled.iter().any(|d| d == r.name || in_group(d, r.name)))
         .map(|r| {
             Rewrite::new(r.name, HeadSearcher(r.head), RuleApplier(r))
                 .expect("a rule without pattern variables is well formed")
         })
         .collect()
+}
+
+/// Whether `group` names a family of rules that `name` belongs to.
+fn in_group(group: &str, name: &str) -> bool {
+    group == fusion::GROUP && fusion::in_group(name)
 }
 
 /// Matches every class holding an e-node with the head op.

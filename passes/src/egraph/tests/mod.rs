@@ -1,8 +1,10 @@
 //! Every rule checked the way the design asks: random shapes and weights, the
 //! graph evaluated with `ir::eval` before and after the optimiser.
 
+mod activations;
 mod chain;
 mod follow;
+mod fusion;
 mod linear;
 mod norm;
 mod patterns;
@@ -118,8 +120,19 @@ impl Builder {
     }
 }
 
+/// How many times `op` is computed: as a node, or fused (as the anchor or a step
+/// of a `Fused` node), so that fusion does not hide what other rules did.
 pub fn count(graph: &Graph, op: &str) -> usize {
-    graph.nodes().filter(|(_, n)| n.op.name() == op).count()
+    graph
+        .nodes()
+        .map(|(_, n)| match &n.op {
+            Op::Fused(f) => {
+                let label = f.label();
+                label.split('+').filter(|part| *part == op).count()
+            }
+            other => usize::from(other.name() == op),
+        })
+        .sum()
 }
 
 /// Optimises `graph` with `options`, checks the result against `ir::eval` of the
