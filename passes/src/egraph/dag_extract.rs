@@ -69,8 +69,13 @@ impl Extraction for DagGreedy {
         };
         let mut previous = Program::default();
         let mut best: Option<Program> = None;
-        for _ in 0..=self.rounds {
-            let picks = flat.pick(&previous);
+        let (tree_picks, tree_costs) = flat.pick(&previous);
+        for round in 0..=self.rounds {
+            let picks = if round == 0 {
+                tree_picks.clone()
+            } else {
+                flat.pick(&previous).0
+            };
             let Some(program) = flat.program(&picks, &roots) else {
                 break;
             };
@@ -91,6 +96,28 @@ impl Extraction for DagGreedy {
             let node = best.picks[c as usize].expect("a program's classes are picked");
             nodes.insert(flat.classes[c as usize], flat.enode(egraph, node).clone());
         }
+        // The amortised rounds can still choose a fused kernel whose anchor the
+        // program computes anyway; the fusion repair gives those up, falling back
+        // on tree costs for what it has to choose anew.
+        let tree_best = |id: Id| {
+            let class = flat.class_index(egraph.find(id)).expect("canonical class");
+            let node = tree_picks[class as usize].expect("a reachable class has a pick");
+            flat.enode(egraph, node).clone()
+        };
+        let tree_cost = |node: &Enode| {
+            let Some(class) = egraph.lookup(node.clone()) else {
+                return f64::INFINITY;
+            };
+            let operands: f64 = egg::Language::children(node)
+                .iter()
+                .map(|&c| {
+                    flat.class_index(egraph.find(c))
+                        .map_or(f64::INFINITY, |k| tree_costs[k as usize])
+                })
+                .sum();
+            local_seconds(egraph, self.roofline, class, node) + operands
+        };
+        super::rules::fusion::unfuse_shared(egraph, root_ids, &mut nodes, &tree_best, &tree_cost);
         let seconds = unique_cost(egraph, &nodes, self.roofline);
         Choices { nodes, seconds }
     }
@@ -219,8 +246,8 @@ impl Flat {
 
     /// The cheapest node of every class, each operand weighted by
     /// `1 / (other users + 1)`: its users in the `previous` program (none: tree
-    /// costs), not counting the class's own previous choice.
-    fn pick(&self, previous: &Program) -> Vec<Option<u32>> {
+    /// costs), not counting the class's own previous choice; and each class's cost.
+    fn pick(&self, previous: &Program) -> (Vec<Option<u32>>, Vec<f64>) {
         let n = self.classes.len();
         let mut cost = vec![f64::INFINITY; n];
         let mut pick: Vec<Option<u32>> = vec![None; n];
@@ -263,7 +290,7 @@ impl Flat {
                 });
             }
         }
-        pick
+        (pick, cost)
     }
 
     /// The program the picks make from `roots`: its classes (operands first), the

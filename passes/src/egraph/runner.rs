@@ -65,6 +65,7 @@ pub struct Saturation {
 impl Saturation {
     /// This run followed by `next` (a later phase over the same e-graph).
     pub fn then(mut self, next: Saturation) -> Saturation {
+        self.visited.extend(next.visited);
         for (rule, n) in next.applied {
             *self.applied.entry(rule).or_default() += n;
         }
@@ -78,6 +79,7 @@ impl Saturation {
             nodes: next.nodes,
             classes: next.classes,
             applied: self.applied,
+            visited: self.visited,
         }
     }
 }
