@@ -255,6 +255,7 @@ mod tests {
             vector_registers: 32,
             has_fma: true,
             cpu_features: vec![],
+            portable_kernels: false,
         };
         let mut m = Manifest::new(&p, &target);
         m.count_ops(["Conv", "Relu", "Gemm", "Relu"]);
