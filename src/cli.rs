@@ -146,10 +146,20 @@ pub struct TargetArgs {
     /// `relaxed-simd` (fused multiply-add).
     #[arg(long, value_delimiter = ',')]
     pub cpu: Vec<String>,
+    /// GEMM tiles: `auto` (AVX-512 or AVX2 microkernels where `--cpu` allows),
+    /// or `portable` (the 128-bit code every target has).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kernels: Kernels,
     /// Run the compiled model under this command (native engine), e.g.
     /// `--runner "valgrind --error-exitcode=1"`.
     #[arg(long)]
     pub runner: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    Auto,
+    Portable,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
