@@ -130,7 +130,12 @@ pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
         &p.reduction,
         tile.wide != Microkernel::Portable && p.b.col == 1,
     ) {
-        super::gemm_tiles::emit(kb, p, *k, tile.wide, lanes);
+        let k = [nnc_ir::kernel::ReductionDim {
+            count: *k,
+            a: p.a.col,
+            b: p.b.row,
+        }];
+        super::gemm_tiles::emit(kb, p, &k, tile.wide, lanes);
         return;
     }
     let chunk = chunk_rows(p, tile);

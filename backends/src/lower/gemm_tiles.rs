@@ -19,7 +19,7 @@ use nnc_ir::kernel::{
 use super::gemm::{A_BLOCK_BYTES, Epilogue, Product};
 
 /// Rows and columns of the output tile of each microkernel level.
-fn tile_size(level: Microkernel) -> (usize, usize) {
+pub(super) fn tile_size(level: Microkernel) -> (usize, usize) {
     match level {
         Microkernel::Avx512 => (8, 48),
         Microkernel::Avx2 => (6, 16),
@@ -27,10 +27,19 @@ fn tile_size(level: Microkernel) -> (usize, usize) {
     }
 }
 
-/// Emits `p` (a dense reduction of `k` steps) as tile statements.
-pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, k: usize, level: Microkernel, lanes: u8) {
+/// Emits `p` as tile statements reducing over `k` (the reduction of `p` is not
+/// read: `k`'s dims say how A and B move; A's origin is `p.a.offset + i *
+/// p.a.row`, B's `p.b.offset + j * p.b.col`).
+pub(super) fn emit(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    k: &[ReductionDim],
+    level: Microkernel,
+    lanes: u8,
+) {
     let (tile_rows, _) = tile_size(level);
-    let block = ((A_BLOCK_BYTES / (4 * k.max(1))) / tile_rows * tile_rows)
+    let steps: usize = k.iter().map(|d| d.count).product();
+    let block = ((A_BLOCK_BYTES / (4 * steps.max(1))) / tile_rows * tile_rows)
         .max(tile_rows)
         .min(p.m.max(1));
     let blocked = p.m - p.m % block;
@@ -56,7 +65,7 @@ pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, k: usize, level: Microke
 fn emit_rows(
     kb: &mut KernelBuilder,
     p: &Product,
-    k: usize,
+    k: &[ReductionDim],
     level: Microkernel,
     lanes: u8,
     identity: bool,
@@ -98,7 +107,7 @@ fn emit_rows(
 fn emit_tile(
     kb: &mut KernelBuilder,
     p: &Product,
-    k: usize,
+    k: &[ReductionDim],
     lanes: u8,
     identity: bool,
     i: Expr,
@@ -125,11 +134,7 @@ fn emit_tile(
             offset: y_at(i.clone(), j.clone()),
             stride: p.y.row,
         },
-        reduction: vec![ReductionDim {
-            count: k,
-            a: p.a.col,
-            b: p.b.row,
-        }],
+        reduction: k.to_vec(),
         accumulate: false,
         lanes,
     });
