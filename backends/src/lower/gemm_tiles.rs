@@ -174,3 +174,18 @@ fn is_identity(epilogue: Epilogue, lanes: u8) -> bool {
     );
     out == acc && probe.finish().body.is_empty()
 }
+
+/// The largest column stride of B an AVX-512 tile gathers (what
+/// `cranelift::microkernel` accepts; a wider one would fall back to the tile's
+/// portable expansion).
+pub(super) const MAX_GATHER_STRIDE: i64 = 4;
+
+/// Whether `level`'s microkernel reads B columns `stride` elements apart:
+/// contiguous ones always, strided ones by AVX-512 gathers.
+pub(super) fn reads_columns_apart(level: Microkernel, stride: i64) -> bool {
+    match level {
+        Microkernel::Portable => false,
+        Microkernel::Avx2 => stride == 1,
+        Microkernel::Avx512 => (1..=MAX_GATHER_STRIDE).contains(&stride),
+    }
+}

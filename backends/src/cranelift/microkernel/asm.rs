@@ -10,7 +10,9 @@
 //! steps are immediates. The last vector of a row is masked when `cols` is not a
 //! multiple of the vector width: masked-off lanes are neither loaded nor stored
 //! (AVX-512 `{k1}{z}`, AVX2 `vmaskmovps`; neither faults on masked-off lanes), so
-//! the code touches exactly the tile's footprint.
+//! the code touches exactly the tile's footprint. AVX-512 tiles also take B with
+//! strided columns (a strided convolution's input rows): each B vector is then a
+//! masked `vgatherdps` of the columns' elements.
 
 use iced_x86::IcedError;
 use iced_x86::code_asm::*;
@@ -34,7 +36,7 @@ const YMM: [AsmRegisterYmm; 16] = [
 const COUNTERS: [AsmRegister64; 3] = [r8, r9, r10];
 
 /// Registers of the AVX-512 tile: accumulators `0..24`, B vectors `24..28`, the
-/// broadcast A values `28..32`.
+/// broadcast A values `28..31`, the gather indices of strided B `31`.
 pub(super) const AVX512_ACCUMULATORS: usize = 24;
 pub(super) const AVX512_B_VECTORS: usize = 4;
 /// Registers of the AVX2 tile: accumulators `0..12`, B vectors `12..14`, the A
@@ -100,6 +102,18 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         a.mov(eax, (1u32 << tail) - 1)?;
         a.kmovw(k1, eax)?;
     }
+    let gather = shape.b_stride != 1;
+    let indices = zmm31;
+    if gather {
+        // Lane i reads column i: element i * stride.
+        a.sub(rsp, 64)?;
+        for lane in 0..AVX512_LANES {
+            let at = dword_ptr(rsp + (lane * 4) as i32);
+            a.mov(at, (lane as i64 * shape.b_stride) as i32)?;
+        }
+        a.vmovdqu32(indices, zmmword_ptr(rsp))?;
+        a.add(rsp, 64)?;
+    }
     let acc = |r: usize, v: usize| ZMM[r * vectors + v];
     let masked = |v: usize| tail != 0 && v == vectors - 1;
     let y_at =
@@ -115,8 +129,17 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     }
     reduction_loops(&mut a, shape, &mut |a| {
         for v in 0..vectors {
-            let at = zmmword_ptr(rsi + (v * AVX512_LANES * 4) as i32);
             let b = ZMM[AVX512_ACCUMULATORS + v];
+            if gather {
+                // The gather clears its mask as it completes: set it each time.
+                let lanes = if masked(v) { tail } else { AVX512_LANES };
+                a.mov(eax, ((1u32 << lanes) - 1) as i32)?;
+                a.kmovw(k2, eax)?;
+                let first = disp(v as i64 * AVX512_LANES as i64 * shape.b_stride);
+                a.vgatherdps(b.k2(), zmmword_ptr(rsi + indices * 4 + first))?;
+                continue;
+            }
+            let at = zmmword_ptr(rsi + (v * AVX512_LANES * 4) as i32);
             if masked(v) {
                 a.vmovups(b.k1().z(), at)?;
             } else {
@@ -124,7 +147,7 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
             }
         }
         for r in 0..shape.rows {
-            let av = ZMM[AVX512_ACCUMULATORS + AVX512_B_VECTORS + r % 4];
+            let av = ZMM[AVX512_ACCUMULATORS + AVX512_B_VECTORS + r % 3];
             a.vbroadcastss(av, dword_ptr(rdi + disp(r as i64 * shape.a_stride)))?;
             for v in 0..vectors {
                 a.vfmadd231ps(acc(r, v), ZMM[AVX512_ACCUMULATORS + v], av)?;

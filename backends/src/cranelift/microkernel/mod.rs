@@ -21,14 +21,19 @@ use nnc_ir::kernel::{ElemType, GemmTile, Kernel, ReductionDim};
 
 use super::CodegenError;
 
+/// The largest column stride of B an AVX-512 tile gathers (a convolution's
+/// stride; wider ones stay portable).
+pub(crate) const MAX_GATHER_STRIDE: i64 = 4;
+
 /// What a tile's machine code depends on: everything but where its operands are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct TileShape {
     pub level: Microkernel,
     pub rows: usize,
     pub cols: usize,
-    /// Elements between A's rows and between Y's rows.
+    /// Elements between A's rows, B's columns and Y's rows.
     pub a_stride: i64,
+    pub b_stride: i64,
     pub y_stride: i64,
     pub reduction: Vec<ReductionDim>,
     pub accumulate: bool,
@@ -36,7 +41,8 @@ pub(crate) struct TileShape {
 
 impl TileShape {
     /// The shape of `tile` of `kernel` when `level` has a microkernel for it: f32
-    /// operands, B's columns contiguous, 1 to 3 non-empty reduction dims, the
+    /// operands, B's columns contiguous (AVX-512 also gathers columns up to
+    /// [`MAX_GATHER_STRIDE`] apart), 1 to 3 non-empty reduction dims, the
     /// accumulators fitting the registers and every displacement an i32.
     pub(crate) fn of(kernel: &Kernel, tile: &GemmTile, level: Microkernel) -> Option<TileShape> {
         let (lanes, accumulators, b_vectors) = match level {
@@ -59,7 +65,9 @@ impl TileShape {
         let eligible = [tile.a.buf.0, tile.b.buf.0, tile.y.buf.0]
             .into_iter()
             .all(f32_buffer)
-            && tile.b.stride == 1
+            && (tile.b.stride == 1
+                || (level == Microkernel::Avx512
+                    && (2..=MAX_GATHER_STRIDE).contains(&tile.b.stride)))
             && tile.rows >= 1
             && tile.cols >= 1
             && vectors <= b_vectors
@@ -70,12 +78,14 @@ impl TileShape {
                 .iter()
                 .all(|d| d.count >= 1 && fits(d.a) && fits(d.b))
             && fits(tile.rows as i64 * tile.a.stride.abs())
-            && fits(tile.rows as i64 * tile.y.stride.abs() + tile.cols as i64);
+            && fits(tile.rows as i64 * tile.y.stride.abs() + tile.cols as i64)
+            && fits(tile.cols as i64 * tile.b.stride);
         eligible.then(|| TileShape {
             level,
             rows: tile.rows,
             cols: tile.cols,
             a_stride: tile.a.stride,
+            b_stride: tile.b.stride,
             y_stride: tile.y.stride,
             reduction: tile.reduction.clone(),
             accumulate: tile.accumulate,

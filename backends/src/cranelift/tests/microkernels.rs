@@ -1,7 +1,8 @@
 //! Every wide microkernel against the kernel interpreter: one program of many
 //! kernels, each a single GEMM tile statement of a random shape — every row
 //! count, column tails (narrower than one vector too), K = 1, one to three
-//! reduction dims, accumulate and overwrite, odd strides and offsets — compiled
+//! reduction dims, accumulate and overwrite, odd strides and offsets, gathered
+//! (strided) B columns for AVX-512 — compiled
 //! once per instruction set, run natively where the CPU has it, and compared with
 //! the interpreter running the tiles' portable expansion.
 
@@ -65,8 +66,13 @@ fn random_tile(
         step *= counts[d] as i64;
     }
     let a_stride = k as i64 + rng.random_range(0..4);
-    // B: one row of `cols` (plus slack) per innermost step.
-    let b_row = cols as i64 + rng.random_range(0..5);
+    // B: columns `b_col` apart (gathered: AVX-512 only), one row of them (plus
+    // slack) per innermost step.
+    let b_col = match level {
+        Microkernel::Avx512 => [1, 1, 2, 3, 4][rng.random_range(0..5)],
+        _ => 1,
+    };
+    let b_row = (cols as i64 - 1) * b_col + 1 + rng.random_range(0..5);
     let mut b_steps = vec![0i64; dims];
     let mut step = b_row;
     for d in (0..dims).rev() {
@@ -78,7 +84,8 @@ fn random_tile(
     let b_span = (0..dims)
         .map(|d| (counts[d] as i64 - 1) * b_steps[d])
         .sum::<i64>()
-        + cols as i64;
+        + (cols as i64 - 1) * b_col
+        + 1;
     let a_offset = rng.random_range(0..=(A_LEN as i64 - a_span));
     let b_offset = rng.random_range(0..=(B_LEN as i64 - b_span));
     let tile = GemmTile {
@@ -92,7 +99,7 @@ fn random_tile(
         b: TileOperand {
             buf: nnc_ir::kernel::BufId(1),
             offset: Expr::index(b_offset),
-            stride: 1,
+            stride: b_col,
         },
         y: TileOperand {
             buf: nnc_ir::kernel::BufId(2),

@@ -9,7 +9,8 @@
 //! inside the image is static per output row and column segment, so the border
 //! rows are emitted one by one with their own row range, the interior rows as one
 //! loop; columns as in `tiled`: the interior segment, then each border column.
-//! Only unit strides along the row qualify (B's columns must be contiguous).
+//! A stride along the row makes B's columns strided: the AVX-512 tile gathers
+//! them (up to [`gemm_tiles::MAX_GATHER_STRIDE`]), AVX2 takes unit strides only.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, ReductionDim};
@@ -19,13 +20,13 @@ use super::super::gemm_tiles;
 use super::{Convolution, strides};
 
 impl Convolution<'_> {
-    /// Whether the wide tile form applies: f32, two spatial dims, unit stride
-    /// along the row, and a microkernel level.
+    /// Whether the wide tile form applies: f32, two spatial dims, a row stride
+    /// the level's microkernel reads.
     pub(super) fn wide_applies(&self, level: Microkernel) -> bool {
         level != Microkernel::Portable
             && self.x.elem() == ElemType::F32
             && self.rank() == 2
-            && self.geo.strides[1] == 1
+            && gemm_tiles::reads_columns_apart(level, self.geo.strides[1])
     }
 
     /// The kernel rows `[first, end)` of output row `oh` that read inside the
@@ -58,7 +59,8 @@ impl Convolution<'_> {
         let (kernel_h, kernel_w) = (self.geo.kernel[0] as i64, self.geo.kernel[1] as i64);
         let (stride_h, dil_h, pad_h) =
             (self.geo.strides[0], self.geo.dilations[0], self.geo.pads[0]);
-        let (dil_w, pad_w) = (self.geo.dilations[1], self.geo.pads[1]);
+        let (stride_w, dil_w, pad_w) =
+            (self.geo.strides[1], self.geo.dilations[1], self.geo.pads[1]);
         // Output rows whose every kernel row is inside: a contiguous range.
         let full: Vec<i64> = (0..out_h)
             .filter(|&oh| self.rows_inside(oh) == (0, kernel_h))
@@ -74,7 +76,8 @@ impl Convolution<'_> {
             .map(|(c0, c1)| {
                 let taps: Vec<i64> = (0..kernel_w)
                     .filter(|&kw| {
-                        c0 + kw * dil_w - pad_w >= 0 && c1 - 1 + kw * dil_w - pad_w < in_w
+                        c0 * stride_w + kw * dil_w - pad_w >= 0
+                            && (c1 - 1) * stride_w + kw * dil_w - pad_w < in_w
                     })
                     .collect();
                 match (taps.first(), taps.last()) {
@@ -138,9 +141,9 @@ impl Convolution<'_> {
                                 buf: self.x.buf,
                                 offset: x_chans.clone()
                                     + ih0.clone() * xs[2]
-                                    + (c0 - pad_w + t0 * dil_w),
+                                    + (c0 * stride_w - pad_w + t0 * dil_w),
                                 row: 0,
-                                col: 1,
+                                col: stride_w,
                             },
                             y: gemm::Matrix {
                                 buf: self.y.buf,
