@@ -178,7 +178,7 @@ fn is_identity(epilogue: Epilogue, lanes: u8) -> bool {
 /// The largest column stride of B an AVX-512 tile gathers (what
 /// `cranelift::microkernel` accepts; a wider one would fall back to the tile's
 /// portable expansion).
-pub(super) const MAX_GATHER_STRIDE: i64 = 4;
+pub(super) const MAX_GATHER_STRIDE: i64 = 16;
 
 /// Whether `level`'s microkernel reads B columns `stride` elements apart:
 /// contiguous ones always, strided ones by AVX-512 gathers.

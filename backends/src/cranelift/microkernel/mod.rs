@@ -23,7 +23,7 @@ use super::CodegenError;
 
 /// The largest column stride of B an AVX-512 tile gathers (a convolution's
 /// stride; wider ones stay portable).
-pub(crate) const MAX_GATHER_STRIDE: i64 = 4;
+pub(crate) const MAX_GATHER_STRIDE: i64 = 16;
 
 /// What a tile's machine code depends on: everything but where its operands are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

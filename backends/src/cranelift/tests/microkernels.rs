@@ -19,7 +19,7 @@ use crate::cranelift::compile_program;
 use crate::target::parse_target;
 
 const A_LEN: usize = 6000;
-const B_LEN: usize = 6000;
+const B_LEN: usize = 24000;
 
 /// (rows, vectors of lanes, lanes) each level's tiles may take.
 fn limits(level: Microkernel) -> (usize, usize, usize) {
@@ -69,7 +69,7 @@ fn random_tile(
     // B: columns `b_col` apart (gathered: AVX-512 only), one row of them (plus
     // slack) per innermost step.
     let b_col = match level {
-        Microkernel::Avx512 => [1, 1, 2, 3, 4][rng.random_range(0..5)],
+        Microkernel::Avx512 => [1, 1, 2, 3, 16][rng.random_range(0..5)],
         _ => 1,
     };
     let b_row = (cols as i64 - 1) * b_col + 1 + rng.random_range(0..5);
