@@ -2,10 +2,12 @@
 //! become wide microkernels (x86_64 with AVX-512F or AVX2+FMA): the loop nest
 //! walks the output in tiles as large as the wide registers hold (8 x 48 for
 //! AVX-512: 24 zmm accumulators; 6 x 16 for AVX2: 12 ymm), each one
-//! [`GemmTile`] statement computing `Y = A * B` for its block; the edge tiles
-//! are the same statement, shorter or narrower (the microkernel masks the
-//! column tail). The epilogue, unless it is the identity, then runs over the
-//! stored tile while it is in L1, as the portable "long epilogue" does.
+//! [`GemmTile`] statement computing `Y = A * B` for its block over the given
+//! reduction dims (one for a matrix product, kernel rows x kernel columns x
+//! channels for a convolution, `lower::conv::wide`); the edge tiles are the same
+//! statement, shorter or narrower (the microkernel masks the column tail). The
+//! epilogue, unless it is the identity, then runs over the stored tile while it
+//! is in L1, as the portable "long epilogue" does.
 //!
 //! Rows come in blocks whose part of A fits the L2 cache; inside a block the
 //! column panels are the outer loop, so a panel of B stays in L1 while the
@@ -37,15 +39,31 @@ pub(super) fn emit(
     level: Microkernel,
     lanes: u8,
 ) {
+    emit_into(kb, p, k, level, lanes, false);
+}
+
+/// [`emit`], adding to Y (`accumulate`) instead of overwriting it.
+pub(super) fn emit_into(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    k: &[ReductionDim],
+    level: Microkernel,
+    lanes: u8,
+    accumulate: bool,
+) {
     let (tile_rows, _) = tile_size(level);
     let steps: usize = k.iter().map(|d| d.count).product();
     let block = ((A_BLOCK_BYTES / (4 * steps.max(1))) / tile_rows * tile_rows)
         .max(tile_rows)
         .min(p.m.max(1));
     let blocked = p.m - p.m % block;
-    let identity = is_identity(p.epilogue, lanes);
+    let how = How {
+        lanes,
+        identity: is_identity(p.epilogue, lanes),
+        accumulate,
+    };
     let rows = |kb: &mut KernelBuilder, i0: Expr, rows: usize| {
-        emit_rows(kb, p, k, level, lanes, identity, i0, rows);
+        emit_rows(kb, p, k, level, how, i0, rows);
     };
     if blocked > block {
         kb.for_range("ic", 0, blocked as i64, block as i64, |kb, i0| {
@@ -61,14 +79,12 @@ pub(super) fn emit(
 
 /// Rows `i0..i0 + rows`: full-width column panels, then the narrower last one;
 /// in each, full-height tiles, then one shorter tile.
-#[allow(clippy::too_many_arguments)]
 fn emit_rows(
     kb: &mut KernelBuilder,
     p: &Product,
     k: &[ReductionDim],
     level: Microkernel,
-    lanes: u8,
-    identity: bool,
+    how: How,
     i0: Expr,
     rows: usize,
 ) {
@@ -77,21 +93,11 @@ fn emit_rows(
     let rows_main = rows - rows % tile_rows;
     let panel = |kb: &mut KernelBuilder, j: Expr, cols: usize| {
         kb.for_range("i", 0, rows_main as i64, tile_rows as i64, |kb, i| {
-            emit_tile(
-                kb,
-                p,
-                k,
-                lanes,
-                identity,
-                i0.clone() + i,
-                j.clone(),
-                tile_rows,
-                cols,
-            );
+            emit_tile(kb, p, k, how, i0.clone() + i, j.clone(), tile_rows, cols);
         });
         if rows > rows_main {
             let i = i0.clone() + rows_main as i64;
-            emit_tile(kb, p, k, lanes, identity, i, j, rows - rows_main, cols);
+            emit_tile(kb, p, k, how, i, j, rows - rows_main, cols);
         }
     };
     kb.for_range("j", 0, full as i64, width as i64, |kb, j| {
@@ -108,8 +114,7 @@ fn emit_tile(
     kb: &mut KernelBuilder,
     p: &Product,
     k: &[ReductionDim],
-    lanes: u8,
-    identity: bool,
+    how: How,
     i: Expr,
     j: Expr,
     rows: usize,
@@ -135,12 +140,35 @@ fn emit_tile(
             stride: p.y.row,
         },
         reduction: k.to_vec(),
-        accumulate: false,
-        lanes,
+        accumulate: how.accumulate,
+        lanes: how.lanes,
     });
-    if identity {
-        return;
+    if !how.identity {
+        finish(kb, p, i, j, rows, cols, how.lanes);
     }
+}
+
+/// How the tiles of one product are emitted.
+#[derive(Clone, Copy)]
+struct How {
+    /// Vector width of the portable code (expansions, epilogue).
+    lanes: u8,
+    /// The epilogue is the identity: no pass over the stored tile.
+    identity: bool,
+    accumulate: bool,
+}
+
+/// The epilogue of `p` over the stored `rows x cols` block of Y at `(i, j)`.
+pub(super) fn finish(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    i: Expr,
+    j: Expr,
+    rows: usize,
+    cols: usize,
+    lanes: u8,
+) {
+    let y_at = |r: Expr, c: Expr| p.y.offset.clone() + r * p.y.row + c;
     // Whole vectors, then the last columns one by one.
     let vectors = cols - cols % lanes as usize;
     for (lo, hi, width) in [(0, vectors, lanes), (vectors, cols, 1)] {
@@ -162,7 +190,7 @@ fn emit_tile(
 
 /// Whether `epilogue` returns the accumulator unchanged and emits nothing (a
 /// plain product): then the stored tile needs no second pass.
-fn is_identity(epilogue: Epilogue, lanes: u8) -> bool {
+pub(super) fn is_identity(epilogue: Epilogue, lanes: u8) -> bool {
     let mut probe = KernelBuilder::new("probe");
     let acc = Expr::var(VarId(u32::MAX));
     let out = epilogue(

@@ -86,6 +86,29 @@ impl Convolution<'_> {
                 }
             })
             .collect();
+        // Per kernel column, the output columns `[c0, c1)` it reaches, the one
+        // reaching all of them first; None when no column reaches all (the
+        // products could not start by overwriting), or when the interior
+        // segment alone covers the row (no border columns to split off).
+        let reach = |kw: i64| {
+            let shift = kw * dil_w - pad_w;
+            let c0 = (((-shift).max(0) + stride_w - 1) / stride_w).min(out_w);
+            let c1 = ((in_w - 1 - shift).div_euclid(stride_w) + 1).clamp(c0, out_w);
+            (kw, c0, c1)
+        };
+        let mut taps: Vec<(i64, i64, i64)> = (0..kernel_w)
+            .map(reach)
+            .filter(|&(_, c0, c1)| c0 < c1)
+            .collect();
+        let by_tap = taps
+            .iter()
+            .position(|&(_, c0, c1)| c0 == 0 && c1 == out_w)
+            .filter(|_| segments.len() > 1)
+            .map(|all| {
+                let first = taps.remove(all);
+                taps.insert(0, first);
+                taps
+            });
         let lanes = self.lanes;
         // Output channels per block (whole tiles): their weights stay in L2
         // while every output row passes by.
@@ -103,6 +126,89 @@ impl Convolution<'_> {
                            (kh0, kh1): (i64, i64)| {
                     let y_row = image.clone() * ys[0] + first.clone() * ys[1] + oh.clone() * ys[2];
                     let ih0 = oh * stride_h + (kh0 * dil_h - pad_h);
+                    if let Some(order) = &by_tap
+                        && kh1 > kh0
+                    {
+                        // One product per kernel column over the output columns it
+                        // reaches: the one reaching all of them overwrites, the
+                        // others add; the epilogue then runs over the whole row.
+                        let reduction = [
+                            ReductionDim {
+                                count: (kh1 - kh0) as usize,
+                                a: ws[2],
+                                b: dil_h * xs[2],
+                            },
+                            ReductionDim {
+                                count: cg,
+                                a: ws[1],
+                                b: xs[1],
+                            },
+                        ];
+                        let plain = |_: &mut KernelBuilder, acc: Expr, _: Expr, _: Expr, _: u8| acc;
+                        for (n, &(kw, c0, c1)) in order.iter().enumerate() {
+                            let product = gemm::Product {
+                                m: rows,
+                                n: (c1 - c0) as usize,
+                                reduction: gemm::Reduction::Dense(0),
+                                a: gemm::Matrix {
+                                    buf: self.w.buf,
+                                    offset: first.clone() * ws[0] + (kh0 * ws[2] + kw),
+                                    row: ws[0],
+                                    col: 0,
+                                },
+                                b: gemm::Matrix {
+                                    buf: self.x.buf,
+                                    offset: x_chans.clone()
+                                        + ih0.clone() * xs[2]
+                                        + (c0 * stride_w - pad_w + kw * dil_w),
+                                    row: 0,
+                                    col: stride_w,
+                                },
+                                y: gemm::Matrix {
+                                    buf: self.y.buf,
+                                    offset: y_row.clone() + c0,
+                                    row: ys[1],
+                                    col: 1,
+                                },
+                                epilogue: &plain,
+                                long_epilogue: true,
+                            };
+                            gemm_tiles::emit_into(k, &product, &reduction, level, lanes, n > 0);
+                        }
+                        let epilogue =
+                            |k: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes| {
+                                let at = y_row.clone() + i.clone() * ys[1] + j;
+                                self.finish(k, acc, first.clone() + i, at, lanes)
+                            };
+                        if !gemm_tiles::is_identity(&epilogue, lanes) {
+                            let whole = gemm::Product {
+                                m: rows,
+                                n: out_w as usize,
+                                reduction: gemm::Reduction::Dense(0),
+                                a: gemm::Matrix::row_major(self.w.buf, Expr::index(0), 0),
+                                b: gemm::Matrix::row_major(self.x.buf, Expr::index(0), 0),
+                                y: gemm::Matrix {
+                                    buf: self.y.buf,
+                                    offset: y_row.clone(),
+                                    row: ys[1],
+                                    col: 1,
+                                },
+                                epilogue: &epilogue,
+                                long_epilogue: true,
+                            };
+                            let zero = Expr::index(0);
+                            gemm_tiles::finish(
+                                k,
+                                &whole,
+                                zero.clone(),
+                                zero,
+                                rows,
+                                out_w as usize,
+                                lanes,
+                            );
+                        }
+                        return;
+                    }
                     for &(c0, c1, t0, t1) in &segments {
                         let reduction = [
                             ReductionDim {
