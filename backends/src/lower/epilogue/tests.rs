@@ -8,7 +8,6 @@ use nnc_ir::Tensor;
 use nnc_ir::ops::{Binary, Conv, Fused, Gemm, Step, Unary};
 
 use super::super::random_tensors::{random_small as random, rng};
-use super::super::testing::check_op;
 use nnc_ir::DType;
 
 /// Step lists tried on every anchor; extra operands 0 (full), 1 (per channel),
