@@ -103,7 +103,7 @@ pub enum Command {
         json: bool,
         /// Also time every kernel (an instrumented build) and print the time per
         /// kernel kind and the slowest TOP calls with GFLOP/s, GB/s and the share
-        /// of the measured 128-bit FMA peak.
+        /// of the measured FMA peak at the width of the GEMM tiles (128, 256 or 512 bits).
         #[arg(long, value_name = "TOP", num_args = 0..=1, default_missing_value = "15")]
         per_kernel: Option<usize>,
         #[command(flatten)]

@@ -45,6 +45,20 @@ impl TileShape {
     /// [`MAX_GATHER_STRIDE`] apart), 1 to 3 non-empty reduction dims, the
     /// accumulators fitting the registers and every displacement an i32.
     pub(crate) fn of(kernel: &Kernel, tile: &GemmTile, level: Microkernel) -> Option<TileShape> {
+        // A tile at most 8 columns wide wastes half a zmm register or more: its
+        // AVX2 form (every AVX-512F core has AVX2 and FMA) does the same work in
+        // ymm registers, at twice the rate where 512-bit FMAs are split in two
+        // 256-bit halves (AMD Zen 4), at the same rate elsewhere.
+        let level = match level {
+            Microkernel::Avx512
+                if tile.cols <= asm::AVX2_LANES
+                    && tile.b.stride == 1
+                    && tile.rows <= asm::AVX2_ACCUMULATORS =>
+            {
+                Microkernel::Avx2
+            }
+            other => other,
+        };
         let (lanes, accumulators, b_vectors) = match level {
             Microkernel::Portable => return None,
             Microkernel::Avx512 => (
