@@ -3,9 +3,9 @@
 //!
 //! Per image, group and output row, `Y[m, ow] = sum over (kh, kw, c) of
 //! W[m, c, kh, kw] * X[c, ih(kh), ow + kw * dilation - pad]`: A is the weight,
-//! B an input row shifted by the tap, and the reduction's three dims (kernel
-//! rows, kernel columns, input channels: channels innermost, as in the portable
-//! tiled form) are the tile statement's. Which kernel rows and columns read
+//! B an input row shifted by the tap, and the reduction's three dims (input
+//! channels, kernel rows, kernel columns: the weights' own order, so that
+//! consecutive steps read consecutive weights) are the tile statement's. Which kernel rows and columns read
 //! inside the image is static per output row and column segment, so the border
 //! rows are emitted one by one with their own row range, the interior rows as one
 //! loop; columns as in `tiled`: the interior segment, then each border column.
@@ -132,16 +132,18 @@ impl Convolution<'_> {
                         // One product per kernel column over the output columns it
                         // reaches: the one reaching all of them overwrites, the
                         // others add; the epilogue then runs over the whole row.
+                        // Channels outside, kernel rows inside: consecutive steps
+                        // read nearby weights (a channel's taps are contiguous).
                         let reduction = [
-                            ReductionDim {
-                                count: (kh1 - kh0) as usize,
-                                a: ws[2],
-                                b: dil_h * xs[2],
-                            },
                             ReductionDim {
                                 count: cg,
                                 a: ws[1],
                                 b: xs[1],
+                            },
+                            ReductionDim {
+                                count: (kh1 - kh0) as usize,
+                                a: ws[2],
+                                b: dil_h * xs[2],
                             },
                         ];
                         let plain = |_: &mut KernelBuilder, acc: Expr, _: Expr, _: Expr, _: u8| acc;
@@ -210,7 +212,14 @@ impl Convolution<'_> {
                         return;
                     }
                     for &(c0, c1, t0, t1) in &segments {
+                        // Channels outside, the taps inside: consecutive steps
+                        // read consecutive weights.
                         let reduction = [
+                            ReductionDim {
+                                count: cg,
+                                a: ws[1],
+                                b: xs[1],
+                            },
                             ReductionDim {
                                 count: (kh1 - kh0) as usize,
                                 a: ws[2],
@@ -220,11 +229,6 @@ impl Convolution<'_> {
                                 count: (t1 - t0) as usize,
                                 a: 1,
                                 b: dil_w,
-                            },
-                            ReductionDim {
-                                count: cg,
-                                a: ws[1],
-                                b: xs[1],
                             },
                         ];
                         let y_origin = y_row.clone() + c0;
