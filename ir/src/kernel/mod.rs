@@ -34,6 +34,8 @@
 //! - `Bitcast` keeps the lane count and the element size.
 //! - Integer `Div`/`Rem` by zero is an error of the kernel; lowerings rule it out.
 //! - `If` conditions are scalar `Bool`; `Assign` values have the variable's type.
+//! - A `Tile` statement (a GEMM block, [`tile`]) is checked, bounds-proven and
+//!   interpreted as its expansion into the statements above.
 
 pub mod bounds;
 mod builder;

@@ -11,8 +11,9 @@
 //! multiple of the vector width: masked-off lanes are neither loaded nor stored
 //! (AVX-512 `{k1}{z}`, AVX2 `vmaskmovps`; neither faults on masked-off lanes), so
 //! the code touches exactly the tile's footprint. AVX-512 tiles also take B with
-//! strided columns (a strided convolution's input rows): each B vector is then a
-//! masked `vgatherdps` of the columns' elements.
+//! strided columns (a strided convolution's input rows): with stride 2 each B
+//! vector is the even elements of two (masked) loads, picked by `vpermt2ps`;
+//! with a larger stride a masked `vgatherdps` of the columns' elements.
 
 use iced_x86::IcedError;
 use iced_x86::code_asm::*;
@@ -102,8 +103,35 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         a.mov(eax, (1u32 << tail) - 1)?;
         a.kmovw(k1, eax)?;
     }
+    // Columns two apart: two loads and a permute of their even elements;
+    // further apart: a gather. Both use the element index of each lane.
+    let pairs = shape.b_stride == 2;
     let gather = shape.b_stride != 1;
     let indices = zmm31;
+    let high = zmm30;
+    let vector_span = |v: usize| {
+        let cols = if tail != 0 && v == vectors - 1 {
+            tail
+        } else {
+            AVX512_LANES
+        };
+        2 * cols - 1
+    };
+    if pairs {
+        // k2: the high half of a full pair (15 elements); k3 / k4: the low /
+        // high half of the last vector's pair when it is shorter.
+        let mask = |a: &mut CodeAssembler, k: AsmRegisterK, bits: usize| {
+            a.mov(eax, ((1u32 << bits) - 1) as i32)?;
+            a.kmovw(k, eax)
+        };
+        mask(&mut a, k2, AVX512_LANES - 1)?;
+        let span = vector_span(vectors - 1);
+        if span < AVX512_LANES {
+            mask(&mut a, k3, span)?;
+        } else {
+            mask(&mut a, k4, span - AVX512_LANES)?;
+        }
+    }
     if gather {
         // Lane i reads column i: element i * stride.
         a.sub(rsp, 64)?;
@@ -130,6 +158,28 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     reduction_loops(&mut a, shape, &mut |a| {
         for v in 0..vectors {
             let b = ZMM[AVX512_ACCUMULATORS + v];
+            if pairs {
+                let span = vector_span(v);
+                let low = zmmword_ptr(rsi + disp((v * 2 * AVX512_LANES) as i64));
+                let high_at = zmmword_ptr(rsi + disp(((2 * v + 1) * AVX512_LANES) as i64));
+                if span >= AVX512_LANES {
+                    a.vmovups(b, low)?;
+                } else {
+                    a.vmovups(b.k3().z(), low)?;
+                }
+                if span > AVX512_LANES {
+                    let k = if span == 2 * AVX512_LANES - 1 {
+                        high.k2()
+                    } else {
+                        high.k4()
+                    };
+                    a.vmovups(k.z(), high_at)?;
+                    a.vpermt2ps(b, indices, high)?;
+                } else {
+                    a.vpermt2ps(b, indices, b)?;
+                }
+                continue;
+            }
             if gather {
                 // The gather clears its mask as it completes: set it each time.
                 let lanes = if masked(v) { tail } else { AVX512_LANES };
@@ -147,7 +197,8 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
             }
         }
         for r in 0..shape.rows {
-            let av = ZMM[AVX512_ACCUMULATORS + AVX512_B_VECTORS + r % 3];
+            // zmm28..30 (zmm30 holds the high halves of pairs).
+            let av = ZMM[AVX512_ACCUMULATORS + AVX512_B_VECTORS + r % if pairs { 2 } else { 3 }];
             a.vbroadcastss(av, dword_ptr(rdi + disp(r as i64 * shape.a_stride)))?;
             for v in 0..vectors {
                 a.vfmadd231ps(acc(r, v), ZMM[AVX512_ACCUMULATORS + v], av)?;
