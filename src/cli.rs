@@ -103,7 +103,7 @@ pub enum Command {
         json: bool,
         /// Also time every kernel (an instrumented build) and print the time per
         /// kernel kind and the slowest TOP calls with GFLOP/s, GB/s and the share
-        /// of the measured 128-bit FMA peak.
+        /// of the measured FMA peak at the width of the GEMM tiles (128, 256 or 512 bits).
         #[arg(long, value_name = "TOP", num_args = 0..=1, default_missing_value = "15")]
         per_kernel: Option<usize>,
         #[command(flatten)]
@@ -146,10 +146,20 @@ pub struct TargetArgs {
     /// `relaxed-simd` (fused multiply-add).
     #[arg(long, value_delimiter = ',')]
     pub cpu: Vec<String>,
+    /// GEMM tiles: `auto` (AVX-512 or AVX2 microkernels where `--cpu` allows),
+    /// or `portable` (the 128-bit code every target has).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kernels: Kernels,
     /// Run the compiled model under this command (native engine), e.g.
     /// `--runner "valgrind --error-exitcode=1"`.
     #[arg(long)]
     pub runner: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    Auto,
+    Portable,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -102,7 +102,7 @@ pub fn build(
         .map_err(|e| Error::Usage(format!("code generation failed: {e}")))?;
     timings.push(("codegen".into(), t.elapsed().as_secs_f64() * 1e3));
 
-    let manifest = manifest(
+    let mut manifest = manifest(
         compiled,
         &program,
         &options.target,
@@ -110,6 +110,11 @@ pub fn build(
         timings,
         started,
     );
+    for (entry, call) in manifest.kernels.iter_mut().zip(&program.calls) {
+        if let Some(m) = object.microkernels.get(call.kernel) {
+            entry.microkernel = m.name().to_string();
+        }
+    }
     let paths = artifact::write_artifacts(dir, &program, &object.bytes, &manifest, &options.target)
         .map_err(|e| Error::file(dir, e))?;
     Ok(Built {

@@ -1,6 +1,7 @@
-//! The 128-bit FMA peak of the host: the yardstick of `nnc bench --per-kernel`.
+//! The FMA peaks of the host (128-, 256- and 512-bit vectors): the yardstick of
+//! `nnc bench --per-kernel`, at the width the target's GEMM tiles use.
 //!
-//! A tight loop of independent `vfmadd` on 128-bit registers (enough accumulators
+//! Tight loops of independent `vfmadd` on vector registers (enough accumulators
 //! to cover the FMA latency on every port), written in C with intrinsics and
 //! compiled by the host's C compiler, so that it measures the core and not our
 //! code generator. Only on x86_64 hosts (aarch64 and riscv64 run under emulation
@@ -8,7 +9,7 @@
 
 use std::path::Path;
 
-use nnc_ir::{Arch, Target};
+use nnc_ir::{Arch, Microkernel, Target};
 
 use crate::error::{Error, Result};
 use crate::toolchain::Toolchain;
@@ -24,50 +25,77 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* 12 independent accumulators: 2 FMA ports x 4-cycle latency needs at least 8. */
-__attribute__((target("fma"), noinline)) static float fma_loop(long iterations, float seed) {
-    __m128 a0 = _mm_set1_ps(seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-    __m128 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m128 m = _mm_set1_ps(0.999999f), c = _mm_set1_ps(1e-7f);
-    for (long i = 0; i < iterations; i++) {
-        a0 = _mm_fmadd_ps(a0, m, c); a1 = _mm_fmadd_ps(a1, m, c);
-        a2 = _mm_fmadd_ps(a2, m, c); a3 = _mm_fmadd_ps(a3, m, c);
-        a4 = _mm_fmadd_ps(a4, m, c); a5 = _mm_fmadd_ps(a5, m, c);
-        a6 = _mm_fmadd_ps(a6, m, c); a7 = _mm_fmadd_ps(a7, m, c);
-        a8 = _mm_fmadd_ps(a8, m, c); a9 = _mm_fmadd_ps(a9, m, c);
-        a10 = _mm_fmadd_ps(a10, m, c); a11 = _mm_fmadd_ps(a11, m, c);
-        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5),
-                         "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
-    }
-    __m128 s = _mm_add_ps(_mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3)),
-                          _mm_add_ps(_mm_add_ps(a4, a5), _mm_add_ps(a6, a7)));
-    s = _mm_add_ps(s, _mm_add_ps(_mm_add_ps(a8, a9), _mm_add_ps(a10, a11)));
-    return _mm_cvtss_f32(s);
+/* Independent accumulators to cover the FMA latency on every port: 12 where the
+   width has 16 registers, 24 for 512-bit (32 registers; 12 do not reach its peak).
+   One loop per vector width, the same code with the width's intrinsics. */
+#define FMA_LOOP(NAME, TARGET, VEC, SET1, FMADD, ADD, REG, ACC)                         \
+__attribute__((target(TARGET), noinline)) static float NAME(long iterations, float seed) { \
+    VEC a[ACC];                                                                        \
+    _Pragma("GCC unroll 32") for (int j = 0; j < ACC; j++) a[j] = SET1(seed);          \
+    const VEC m = SET1(0.999999f), c = SET1(1e-7f);                                    \
+    for (long i = 0; i < iterations; i++) {                                            \
+        _Pragma("GCC unroll 32") for (int j = 0; j < ACC; j++) {                       \
+            a[j] = FMADD(a[j], m, c);                                                  \
+            __asm__ volatile("" : "+" REG(a[j]));                                      \
+        }                                                                              \
+    }                                                                                  \
+    VEC s = a[0];                                                                      \
+    _Pragma("GCC unroll 32") for (int j = 1; j < ACC; j++) s = ADD(s, a[j]);           \
+    float out[16];                                                                     \
+    __builtin_memcpy(out, &s, sizeof(float));                                          \
+    return out[0];                                                                     \
 }
 
-int main(void) {
+FMA_LOOP(fma128, "fma", __m128, _mm_set1_ps, _mm_fmadd_ps, _mm_add_ps, "x", 12)
+FMA_LOOP(fma256, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, "x", 12)
+FMA_LOOP(fma512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, "v", 24)
+
+static void measure(const char *name, float (*loop)(long, float), int lanes, int acc) {
     const long iterations = 20000000;
     double best = 0.0;
     float sink = 0.0f;
     for (int run = 0; run < 7; run++) {
         double start = now_s();
-        sink += fma_loop(iterations, 1.0f + (float)run);
-        double gflops = 12.0 * 4 * 2 * (double)iterations / (now_s() - start) / 1e9;
+        sink += loop(iterations, 1.0f + (float)run);
+        double gflops = (double)acc * lanes * 2 * (double)iterations / (now_s() - start) / 1e9;
         if (gflops > best) best = gflops;
     }
-    printf("peak: %.2f GFLOP/s (checksum %g)\n", best, (double)sink);
+    printf("%s: %.2f GFLOP/s (checksum %g)\n", name, best, (double)sink);
+}
+
+int main(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("fma")) measure("peak128", fma128, 4, 12);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        measure("peak256", fma256, 8, 12);
+    if (__builtin_cpu_supports("avx512f")) measure("peak512", fma512, 16, 24);
     return 0;
 }
 "#;
 
-/// The measured 128-bit FMA peak (best of several runs), or `None` when the
-/// target is not x86_64. Run it only for the host (not under emulation); the
-/// toolchain's runner prefix (e.g. `taskset`) applies.
-pub fn fma128_peak_gflops(
-    target: &Target,
-    toolchain: &Toolchain,
-    dir: &Path,
-) -> Result<Option<f64>> {
+/// The measured FMA peaks (best of several runs) of the widths the host has.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Peaks {
+    pub bits128: Option<f64>,
+    pub bits256: Option<f64>,
+    pub bits512: Option<f64>,
+}
+
+impl Peaks {
+    /// The peak at the vector width of `target`'s GEMM tiles.
+    pub fn for_target(&self, target: &Target) -> Option<f64> {
+        match target.microkernel() {
+            Microkernel::Avx512 => self.bits512,
+            Microkernel::Avx2 => self.bits256,
+            Microkernel::Portable => self.bits128,
+        }
+    }
+}
+
+/// The measured FMA peaks, or `None` when the target is not x86_64. Run it only
+/// for the host (not under emulation); the toolchain's runner prefix (e.g.
+/// `taskset`) applies.
+pub fn fma_peaks(target: &Target, toolchain: &Toolchain, dir: &Path) -> Result<Option<Peaks>> {
     if target.arch != Arch::X86_64 {
         return Ok(None);
     }
@@ -82,18 +110,25 @@ pub fn fma128_peak_gflops(
         .map_err(|e| Error::Tool(format!("{}: {e}", toolchain.cc)))?;
     if !status.success() {
         return Err(Error::Tool(format!(
-            "{} could not build the FMA peak loop",
+            "{} could not build the FMA peak loops",
             toolchain.cc
         )));
     }
     let output = toolchain.run(&executable, &[])?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let peak = stdout.lines().find_map(|l| {
-        l.strip_prefix("peak: ")?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    });
-    Ok(peak)
+    let peak = |name: &str| {
+        stdout.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(": ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+    };
+    Ok(Some(Peaks {
+        bits128: peak("peak128"),
+        bits256: peak("peak256"),
+        bits512: peak("peak512"),
+    }))
 }

@@ -4,6 +4,7 @@ BENCHMARKS.md.
 
     testsuite/.venv/bin/python testsuite/bench.py [MODEL_DIR_OR_ONNX ...]
         [--runs N] [--rounds R] [--budget S] [--cpu CPU] [--cpu-features avx2,fma]
+        [--kernels auto|portable]
         [--nnc PATH] [--out BENCHMARKS.md] [--wasm | --only-wasm] [--wasm-cpu relaxed-simd]
 
 Default models: every folder of ../shared/zoo. Each model folder holds model.onnx
@@ -68,6 +69,9 @@ def parse_args():
                    help="CPU to pin to (default: the last one this process may use)")
     p.add_argument("--cpu-features", default="",
                    help="nnc --cpu features, e.g. avx2,fma (default: the target's baseline)")
+    p.add_argument("--kernels", choices=["auto", "portable"], default="auto",
+                   help="nnc --kernels: GEMM tiles as AVX2/AVX-512 microkernels where the "
+                        "features allow (auto), or the portable 128-bit code")
     p.add_argument("--nnc", type=Path, default=REPO / "target" / "release" / "nnc",
                    help="the nnc binary (build it with cargo build --release)")
     p.add_argument("--nnc-label", default=None,
@@ -137,8 +141,9 @@ class Nnc:
     name = "nnc"
     target_args: list = []
 
-    def __init__(self, exe: Path, path: Path, cpu: int, features: str):
+    def __init__(self, exe: Path, path: Path, cpu: int, features: str, kernels: str = "auto"):
         self.exe, self.path, self.cpu, self.features = exe, path, cpu, features
+        self.kernels = kernels
         probe = self.bench(runs=1, warmup=1)
         self.info = probe
         self.estimate_ms = probe["median_ms"]
@@ -148,6 +153,8 @@ class Nnc:
                    "--warmup", str(warmup), "--pin", str(self.cpu), *self.target_args]
         if self.features:
             command += ["--cpu", self.features]
+        if self.kernels != "auto":
+            command += ["--kernels", self.kernels]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines()
@@ -272,7 +279,7 @@ def bench_model(path: Path, args, use_tract: bool) -> dict:
     engines = []
     if not args.only_wasm:
         try:
-            nnc = Nnc(args.nnc, path, args.cpu, args.cpu_features)
+            nnc = Nnc(args.nnc, path, args.cpu, args.cpu_features, args.kernels)
             row["mflops"] = nnc.info["mflops"]
             row["nnc_inputs"] = nnc.info["inputs"]
             row["arena_bytes"] = nnc.info["arena_bytes"]
@@ -438,6 +445,8 @@ def write_report(rows, args, command: str, started: datetime.datetime, tract_ver
     flags = set(cpu.get("Flags", "").split())
     simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags]
     features = args.cpu_features or "baseline (no --cpu)"
+    if args.kernels != "auto":
+        features += f", --kernels {args.kernels}"
     lines = [
         "# Benchmarks",
         "",

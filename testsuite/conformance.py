@@ -114,12 +114,15 @@ def run_one(base: list[str], opts: list[str], d: str, timeout: float) -> tuple[s
 
 
 def run_batch(nnc: str, engine: str, target: str | None, tol: tuple[float, float],
-              dirs: list[str], batch_timeout: float, case_timeout: float) -> dict:
+              dirs: list[str], batch_timeout: float, case_timeout: float,
+              cpu: str | None = None) -> dict:
     rtol, atol = tol
     base = [nnc, "test"]
     opts = ["--engine", engine, "--rtol", repr(rtol), "--atol", repr(atol)]
     if target:
         opts += ["--target", target]
+    if cpu:
+        opts += ["--cpu", cpu]
     rc, out, err, timed_out = run_nnc(base + dirs + opts, batch_timeout)
     if timed_out:
         # Re-run every case of the batch on its own, each with its own timeout.
@@ -177,6 +180,8 @@ def main() -> int:
     ap.add_argument("--engine", default="eval")
     ap.add_argument("--target", help="nnc's --target for the native engine (default: host); "
                     "results and ratchet keys are labelled ENGINE@TARGET")
+    ap.add_argument("--cpu", help="nnc's --cpu features (e.g. avx512f); labels become "
+                    "ENGINE@TARGET+CPU")
     ap.add_argument("--form", choices=["strict", "aot", "both"], default="both")
     ap.add_argument("--milestone", help="file listing milestone case names, one a line")
     ap.add_argument("--ratchet", help="ratchet JSON file (minimum pass counts)")
@@ -191,6 +196,8 @@ def main() -> int:
                     help="max ops listed in the failure table (0: all)")
     a = ap.parse_args()
     label = f"{a.engine}@{a.target}" if a.target else a.engine
+    if a.cpu:
+        label += f"+{a.cpu}"
     if a.update_ratchet and not a.ratchet:
         ap.error("--update-ratchet needs --ratchet")
 
@@ -238,7 +245,7 @@ def main() -> int:
         results: dict[str, tuple[str, str]] = {}
         with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as ex:
             futs = [ex.submit(run_batch, nnc, a.engine, a.target, tol, dirs,
-                              a.batch_timeout, a.case_timeout) for tol, dirs in batches]
+                              a.batch_timeout, a.case_timeout, a.cpu) for tol, dirs in batches]
             for fut in futs:
                 for d, res in fut.result().items():
                     results[os.path.basename(d)] = res

@@ -75,6 +75,15 @@ check "conformance: wasm32 (node)" conformance --engine native --target wasm32 \
   --form aot --json "$root/target/conformance-wasm32.json"
 check "zoo: reference evaluator" testsuite/zoo.sh "$nnc" eval
 check "zoo: native x86_64" testsuite/zoo.sh "$nnc" native
+# The wide GEMM microkernels, at each level the host can run.
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+  check "zoo: native x86_64 AVX2 microkernels" testsuite/zoo.sh "$nnc" native --cpu avx2,fma
+fi
+if grep -qw avx512f /proc/cpuinfo; then
+  check "zoo: native x86_64 AVX-512 microkernels" testsuite/zoo.sh "$nnc" native --cpu avx512f
+  check "conformance: native x86_64 AVX-512 microkernels" conformance --engine native \
+    --form aot --cpu avx512f --json "$root/target/conformance-native-avx512.json"
+fi
 check "zoo: native aarch64 (qemu)" testsuite/zoo.sh "$nnc" native --target aarch64
 check "zoo: native riscv64 (qemu), small models" \
   env ZOO_MODELS="kws_dscnn mlp_784_256_256_10 mobilenet_v2" testsuite/zoo.sh "$nnc" native --target riscv64

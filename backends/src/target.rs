@@ -77,6 +77,7 @@ pub fn parse_target(name: &str, cpu_features: &[String]) -> Result<Target, Targe
         },
         has_fma,
         cpu_features: features,
+        portable_kernels: false,
     })
 }
 

@@ -27,7 +27,7 @@ pub use error::{IrError, OpError, OpResult};
 pub use graph::{Graph, KNOWN_VALUE_LIMIT, Node, NodeId, Value, ValueDef, ValueId};
 pub use half::f16;
 pub use ops::Op;
-pub use target::{Arch, BinaryFormat, Target};
+pub use target::{Arch, BinaryFormat, Microkernel, Target};
 pub use tensor::{Element, Tensor};
 pub use types::{Fact, TensorType};
 pub use verify::verify;

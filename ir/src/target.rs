@@ -39,6 +39,28 @@ pub struct Target {
     pub has_fma: bool,
     /// CPU features asked for (`--cpu`), as given.
     pub cpu_features: Vec<String>,
+    /// `--kernels portable`: GEMM tiles use the portable 128-bit code even where
+    /// the features allow a wide microkernel.
+    pub portable_kernels: bool,
+}
+
+/// The code a kernel's GEMM tiles become: the portable 128-bit loop nest, or an
+/// x86_64 microkernel in 256-bit (AVX2+FMA) or 512-bit (AVX-512F) registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Microkernel {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+impl Microkernel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Microkernel::Portable => "portable",
+            Microkernel::Avx2 => "avx2",
+            Microkernel::Avx512 => "avx512",
+        }
+    }
 }
 
 impl Target {
@@ -50,6 +72,21 @@ impl Target {
     /// f32 lanes per vector.
     pub fn f32_lanes(&self) -> u8 {
         self.lanes(4)
+    }
+
+    /// The widest microkernel the CPU features allow (AVX-512F, then AVX2 with
+    /// FMA), unless `--kernels portable` asked for the portable code.
+    pub fn microkernel(&self) -> Microkernel {
+        let has = |f: &str| self.cpu_features.iter().any(|g| g == f);
+        if self.arch != Arch::X86_64 || self.portable_kernels {
+            Microkernel::Portable
+        } else if has("avx512f") && has("fma") {
+            Microkernel::Avx512
+        } else if has("avx2") && has("fma") {
+            Microkernel::Avx2
+        } else {
+            Microkernel::Portable
+        }
     }
 }
 

@@ -169,12 +169,23 @@ pub fn bench(
         let times = profile::parse_call_times(&stdout, built.program.calls.len())
             .map_err(|e| Error::Tool(format!("the profiling harness: {e}")))?;
         let calls = profile::profile_calls(&compiled.graph, &built.program, &times, options.warmup);
-        let peak = if emulated {
+        let peaks = if emulated {
             None
         } else {
-            peak::fma128_peak_gflops(&target_spec, &toolchain, &scratch.0)?
+            peak::fma_peaks(&target_spec, &toolchain, &scratch.0)?
         };
+        let peak = peaks.and_then(|p| p.for_target(&target_spec));
         println!();
+        if let Some(p) = peaks {
+            let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+            println!(
+                "FMA peaks (GFLOP/s): 128-bit {}, 256-bit {}, 512-bit {}; GEMM tiles: {}",
+                show(p.bits128),
+                show(p.bits256),
+                show(p.bits512),
+                target_spec.microkernel().name()
+            );
+        }
         print!("{}", profile::render(&calls, peak, top));
     }
     Ok(ExitCode::SUCCESS)

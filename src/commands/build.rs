@@ -98,6 +98,8 @@ fn default_name(model: &Path) -> String {
 
 /// `--target` and `--cpu` as a code-generation target.
 pub fn resolve_target(args: &TargetArgs) -> Result<nnc_ir::Target> {
-    nnc_backends::target::parse_target(&args.target, &args.cpu)
-        .map_err(|e| Error::Usage(e.to_string()))
+    let mut target = nnc_backends::target::parse_target(&args.target, &args.cpu)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    target.portable_kernels = args.kernels == crate::cli::Kernels::Portable;
+    Ok(target)
 }

@@ -76,6 +76,7 @@ mod tests {
             vector_registers: 16,
             has_fma: false,
             cpu_features: vec![],
+            portable_kernels: false,
         }
     }
 

@@ -61,6 +61,14 @@ pub struct KernelEntry {
     /// The kernel's name (what it computes, e.g. `conv2d_3x3_relu`).
     pub kind: String,
     pub nodes: Vec<String>,
+    /// The code its GEMM tiles became: `portable`, `avx2` or `avx512`
+    /// ([`nnc_ir::Microkernel::name`]; `portable` for kernels without tiles).
+    #[serde(default = "portable")]
+    pub microkernel: String,
+}
+
+fn portable() -> String {
+    nnc_ir::Microkernel::Portable.name().to_string()
 }
 
 /// The e-graph optimiser's account: rule -> times applied, the graph's op
@@ -173,6 +181,7 @@ impl Manifest {
                 .map(|call| KernelEntry {
                     kind: call.kind.clone(),
                     nodes: call.nodes.clone(),
+                    microkernel: portable(),
                 })
                 .collect(),
             passes: PassTimes::default(),
@@ -255,6 +264,7 @@ mod tests {
             vector_registers: 32,
             has_fma: true,
             cpu_features: vec![],
+            portable_kernels: false,
         };
         let mut m = Manifest::new(&p, &target);
         m.count_ops(["Conv", "Relu", "Gemm", "Relu"]);

@@ -122,5 +122,6 @@ pub fn host_target() -> Target {
         vector_registers: 16,
         has_fma: false,
         cpu_features: vec![],
+        portable_kernels: false,
     }
 }

@@ -10,25 +10,61 @@
 //! its buffer) but not `aligned`: buffers are only element-aligned, and vector loads
 //! and stores start at any element.
 
+use std::collections::HashMap;
+
 use cranelift_codegen::ir::{
-    Block, Function, InstBuilder, MemFlagsData, Type, UserFuncName, Value, condcodes::IntCC, types,
+    Block, FuncRef, Function, InstBuilder, MemFlagsData, Type, UserFuncName, Value,
+    condcodes::IntCC, types,
 };
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, Kernel, Scalar, Stmt, Ty};
+use cranelift_module::Module;
+use cranelift_object::ObjectModule;
+use nnc_ir::kernel::tile::expand_tiles_where;
+use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, GemmTile, Kernel, Scalar, Stmt, Ty};
 
 use super::CodegenError;
+use super::microkernel::{Microkernels, TileShape};
 
-/// Emits `kernel` as a CLIF function (not yet compiled). `has_fma` says whether
-/// `Fma` may use the fused instruction (it must match the ISA's flags, or Cranelift
-/// turns it into libcalls).
+/// Where a kernel's eligible tile statements find their microkernels.
+pub(super) struct Wide<'m> {
+    pub kernels: &'m mut Microkernels,
+    pub module: &'m mut ObjectModule,
+    pub code_bytes: &'m mut usize,
+}
+
+/// Emits `kernel` as a CLIF function (not yet compiled), and says how many of its
+/// tile statements call a wide microkernel. `has_fma` says whether `Fma` may use
+/// the fused instruction (it must match the ISA's flags, or Cranelift turns it
+/// into libcalls). Without `wide`, or for tiles no microkernel takes, tiles are
+/// emitted as their portable expansion.
 pub(super) fn emit(
     kernel: &Kernel,
     isa: &dyn TargetIsa,
     has_fma: bool,
-) -> Result<Function, CodegenError> {
+    wide: Option<Wide>,
+) -> Result<(Function, usize), CodegenError> {
+    let level = wide.as_ref().map(|w| w.kernels.level);
+    let shape = |t: &GemmTile| level.and_then(|l| TileShape::of(kernel, t, l));
+    let kernel = &*expand_tiles_where(kernel, |t| shape(t).is_none());
     let sig = super::kernel_signature(isa, kernel.buffers.len());
     let mut func = Function::with_name_signature(UserFuncName::default(), sig);
+    // The microkernels this kernel calls, declared in the function up front.
+    let mut tiles = HashMap::new();
+    let mut calls = 0;
+    if let Some(wide) = wide {
+        let mut shapes = Vec::new();
+        collect_tiles(&kernel.body, &mut |t| shapes.extend(shape(t)));
+        calls = shapes.len();
+        for s in shapes {
+            if tiles.contains_key(&s) {
+                continue;
+            }
+            let id = wide.kernels.function(wide.module, &s, wide.code_bytes)?;
+            let func_ref = wide.module.declare_func_in_func(id, &mut func);
+            tiles.insert(s, func_ref);
+        }
+    }
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
 
@@ -50,13 +86,34 @@ pub(super) fn emit(
         has_fma,
         vars,
         bufs,
+        level,
+        tiles,
     };
     emitter.stmts(&kernel.body)?;
     let zero = emitter.b.ins().iconst(types::I32, 0);
     emitter.b.ins().return_(&[zero]);
     emitter.b.seal_all_blocks();
     emitter.b.finalize(isa.frontend_config());
-    Ok(func)
+    Ok((func, calls))
+}
+
+/// Calls `f` on every tile statement of `stmts`, in order.
+fn collect_tiles(stmts: &[Stmt], f: &mut dyn FnMut(&GemmTile)) {
+    for s in stmts {
+        match s {
+            Stmt::Tile(t) => f(t),
+            Stmt::Loop { body, .. } => collect_tiles(body, f),
+            Stmt::If {
+                then_body,
+                else_body,
+                ..
+            } => {
+                collect_tiles(then_body, f);
+                collect_tiles(else_body, f);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The state of emitting one kernel.
@@ -70,6 +127,9 @@ pub(super) struct Emitter<'k, 'f> {
     vars: Vec<Variable>,
     /// `bufs[i]` is the base pointer of buffer `i` (a function parameter).
     bufs: Vec<Value>,
+    /// The microkernel level, and the microkernel of each tile shape left.
+    level: Option<nnc_ir::Microkernel>,
+    tiles: HashMap<TileShape, FuncRef>,
 }
 
 /// The CLIF type of a kernel value type. Scalar `Bool` is `i8` 0/1 (what `icmp`
@@ -160,7 +220,29 @@ impl Emitter<'_, '_> {
                 // a block of its own (Cranelift drops blocks nothing jumps to).
                 self.start_block();
             }
+            Stmt::Tile(tile) => self.tile_call(tile)?,
         }
+        Ok(())
+    }
+
+    /// A tile statement left after expansion: a call of its microkernel with the
+    /// addresses of the tile's origin in A, B and Y.
+    fn tile_call(&mut self, tile: &GemmTile) -> Result<(), CodegenError> {
+        let func_ref = self
+            .level
+            .and_then(|l| TileShape::of(self.kernel, tile, l))
+            .and_then(|s| self.tiles.get(&s).copied())
+            .ok_or_else(|| self.unsupported("a tile statement without a microkernel"))?;
+        let mut args = Vec::with_capacity(3);
+        for (buf, offset) in [
+            (tile.a.buf, &tile.a.offset),
+            (tile.b.buf, &tile.b.offset),
+            (tile.y.buf, &tile.y.offset),
+        ] {
+            let (addr, displacement) = self.address(buf, offset)?;
+            args.push(self.b.ins().iadd_imm_s(addr, i64::from(displacement)));
+        }
+        self.b.ins().call(func_ref, &args);
         Ok(())
     }
 

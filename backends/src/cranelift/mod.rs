@@ -18,6 +18,7 @@
 mod data;
 mod entry;
 mod kernel;
+mod microkernel;
 mod values;
 
 #[cfg(test)]
@@ -29,8 +30,8 @@ use cranelift_codegen::{CodegenError as ClifError, isa::TargetIsa};
 use cranelift_module::{Linkage, Module, ModuleError, default_libcall_names};
 use cranelift_object::object::{self, Object, ObjectSymbol};
 use cranelift_object::{ObjectBuilder, ObjectModule};
-use nnc_ir::Target;
 use nnc_ir::kernel::{BufferRef, Program, bounds};
+use nnc_ir::{Microkernel, Target};
 use thiserror::Error;
 
 use crate::target::{TargetError, isa_for};
@@ -44,6 +45,9 @@ pub struct CompiledObject {
     pub code_bytes: usize,
     /// The exported symbols (`NAME_run`, `NAME_descriptor`), unmangled.
     pub symbols: Vec<String>,
+    /// Per kernel of the program, the code its GEMM tiles became (`Portable`
+    /// when it has none or none took a microkernel).
+    pub microkernels: Vec<Microkernel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -102,16 +106,34 @@ pub fn compile_program_with(
 ) -> Result<CompiledObject, CodegenError> {
     validate(program)?;
     let isa = isa_for(target)?;
-    let builder = ObjectBuilder::new(isa, program.name.as_bytes(), default_libcall_names())
-        .map_err(|e| CodegenError::Object(e.to_string()))?;
+    let builder = ObjectBuilder::new(
+        isa.clone(),
+        program.name.as_bytes(),
+        default_libcall_names(),
+    )
+    .map_err(|e| CodegenError::Object(e.to_string()))?;
     let mut module = ObjectModule::new(builder);
     let mut code_bytes = 0;
 
+    let level = target.microkernel();
+    let mut wide = (level != Microkernel::Portable)
+        .then(|| microkernel::Microkernels::new(level, &program.name));
     let mut kernel_ids = Vec::with_capacity(program.kernels.len());
+    let mut microkernels = Vec::with_capacity(program.kernels.len());
     for (index, kernel) in program.kernels.iter().enumerate() {
         bounds::check(kernel)?;
         let name = format!("{}_k{index}_{}", program.name, sanitize(&kernel.name));
-        let func = kernel::emit(kernel, module.isa(), target.has_fma)?;
+        let context = wide.as_mut().map(|kernels| kernel::Wide {
+            kernels,
+            module: &mut module,
+            code_bytes: &mut code_bytes,
+        });
+        let (func, calls) = kernel::emit(kernel, &*isa, target.has_fma, context)?;
+        microkernels.push(if calls > 0 {
+            level
+        } else {
+            Microkernel::Portable
+        });
         let id = declare_and_define(&mut module, &name, Linkage::Local, func, &mut code_bytes)?;
         kernel_ids.push(id);
     }
@@ -155,6 +177,7 @@ pub fn compile_program_with(
         bytes,
         code_bytes,
         symbols: vec![run_name, descriptor],
+        microkernels,
     })
 }
 

@@ -24,6 +24,7 @@ mod channels;
 #[cfg(test)]
 mod tests;
 mod tiled;
+mod wide;
 
 use nnc_ir::Op;
 use nnc_ir::kernel::{
@@ -80,7 +81,12 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
             } else if conv.is_pointwise() {
                 conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));
             } else if let Some(interior) = conv.tiled_interior() {
-                conv.emit_tiled(&mut k, gemm::Tile::for_target(ctx.target), interior);
+                let tile = gemm::Tile::for_target(ctx.target);
+                if conv.wide_applies(tile.wide) {
+                    conv.emit_tiled_wide(&mut k, tile.wide, interior);
+                } else {
+                    conv.emit_tiled(&mut k, tile, interior);
+                }
             } else if matches!(x.elem(), ElemType::F32 | ElemType::F64) {
                 conv.emit_rows(&mut k);
             } else {

@@ -28,29 +28,35 @@
 //! traffic. With 16 (x86_64, where an FMA also costs a register copy because its
 //! destination is tied to a multiplicand) the tile is 4 x 2.
 
-use nnc_ir::Target;
 use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty};
+use nnc_ir::{Microkernel, Target};
 
 /// Accumulator tile: `rows` output rows by `vectors` vectors of columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Tile {
     pub rows: usize,
     pub vectors: usize,
+    /// The target's wide microkernel: dense products then become tile
+    /// statements of its size (`lower::gemm_tiles`).
+    pub wide: Microkernel,
 }
 
 impl Tile {
     /// The largest tile whose accumulators, B vectors and A values stay in
     /// registers (checked in the disassembly: no stack traffic in the loop).
     pub fn for_target(target: &Target) -> Tile {
+        let wide = target.microkernel();
         if target.vector_registers >= 32 {
             Tile {
                 rows: 4,
                 vectors: 5,
+                wide,
             }
         } else {
             Tile {
                 rows: 4,
                 vectors: 2,
+                wide,
             }
         }
     }
@@ -120,6 +126,18 @@ pub(super) enum Reduction<'a> {
 /// Emits the tiled loop nests computing `p` with `lanes`-wide vectors.
 pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
     debug_assert!(p.y.col == 1, "Y rows are contiguous");
+    if let (Reduction::Dense(k), true) = (
+        &p.reduction,
+        tile.wide != Microkernel::Portable && p.b.col == 1,
+    ) {
+        let k = [nnc_ir::kernel::ReductionDim {
+            count: *k,
+            a: p.a.col,
+            b: p.b.row,
+        }];
+        super::gemm_tiles::emit(kb, p, &k, tile.wide, lanes);
+        return;
+    }
     let chunk = chunk_rows(p, tile);
     let chunked = p.m - p.m % chunk;
     if chunked > chunk {

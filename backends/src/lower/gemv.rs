@@ -31,7 +31,11 @@ const UNROLL: usize = 2;
 /// the accumulators, B's vectors and the splat of A in registers.
 pub(super) fn row_tile(target: &Target) -> Tile {
     let vectors = if target.vector_registers >= 32 { 12 } else { 6 };
-    Tile { rows: 1, vectors }
+    Tile {
+        rows: 1,
+        vectors,
+        wide: target.microkernel(),
+    }
 }
 
 /// Whether a product of `m` rows is better computed row by row: a row reads all

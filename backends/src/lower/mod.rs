@@ -24,6 +24,7 @@ mod element_io;
 mod elementwise;
 mod epilogue;
 mod gemm;
+mod gemm_tiles;
 mod gemv;
 mod linalg;
 mod math;

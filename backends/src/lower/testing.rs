@@ -15,6 +15,7 @@ pub fn test_target() -> Target {
         vector_registers: 16,
         has_fma: true,
         cpu_features: vec![],
+        portable_kernels: false,
     }
 }
 

@@ -39,6 +39,8 @@ pub(super) fn val_type(ty: Ty) -> ValType {
 /// Emits `kernel` as a function body. `relaxed` allows relaxed-SIMD (fused
 /// multiply-add on vectors).
 pub(super) fn emit(kernel: &Kernel, relaxed: bool) -> Res<Function> {
+    // Tile statements become their portable loop nests.
+    let kernel = &*nnc_ir::kernel::tile::expand_tiles(kernel);
     let params = kernel.buffers.len() as u32;
     let mut e = FnEmitter {
         kernel,
@@ -168,6 +170,7 @@ impl FnEmitter<'_> {
             Stmt::Fail { code } => {
                 self.sink().i32_const(*code).return_();
             }
+            Stmt::Tile(_) => return Err(self.unsupported("a tile statement was not expanded")),
         }
         Ok(())
     }

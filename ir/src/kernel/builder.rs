@@ -94,6 +94,11 @@ impl KernelBuilder {
         self.push(Stmt::Fail { code });
     }
 
+    /// A GEMM tile statement.
+    pub fn tile(&mut self, tile: super::GemmTile) {
+        self.push(Stmt::Tile(Box::new(tile)));
+    }
+
     /// A counted loop; `body` receives the loop counter as an index expression.
     /// Empty ranges emit nothing.
     pub fn for_range(

@@ -44,6 +44,8 @@ pub struct CheckError {
 
 /// Checks `kernel` against the typing and structural rules.
 pub fn check(kernel: &Kernel) -> Result<(), CheckError> {
+    // A tile statement means its expansion: that is what is checked.
+    let kernel = &*super::tile::expand_tiles(kernel);
     let fail = |at: String, message: String| CheckError {
         kernel: kernel.name.clone(),
         at,
@@ -94,6 +96,7 @@ pub(crate) fn stmt_line(kernel: &Kernel, stmt: &Stmt) -> String {
             kernel.expr(value)
         ),
         Stmt::Fail { code } => format!("fail {code}"),
+        Stmt::Tile(t) => format!("tile {}x{}", t.rows, t.cols),
     }
 }
 
@@ -198,6 +201,8 @@ fn ids_in_stmts(kernel: &Kernel, stmts: &[Stmt], path: &mut Vec<String>) -> Resu
                 ids_in_expr(kernel, value).map_err(|m| (at(), m))?;
             }
             Stmt::Fail { .. } => {}
+            // `check` expands tiles first.
+            Stmt::Tile(_) => return bad("a tile statement was not expanded".into()),
         }
         path.pop();
     }
@@ -344,6 +349,7 @@ impl Checker<'_> {
                 self.defined.fill(true);
                 Ok(())
             }
+            Stmt::Tile(_) => Err("a tile statement was not expanded".into()),
         }
     }
 

@@ -34,6 +34,8 @@
 //! - `Bitcast` keeps the lane count and the element size.
 //! - Integer `Div`/`Rem` by zero is an error of the kernel; lowerings rule it out.
 //! - `If` conditions are scalar `Bool`; `Assign` values have the variable's type.
+//! - A `Tile` statement (a GEMM block, [`tile`]) is checked, bounds-proven and
+//!   interpreted as its expansion into the statements above.
 
 pub mod bounds;
 mod builder;
@@ -41,10 +43,12 @@ pub mod check;
 pub mod interp;
 mod print;
 mod program;
+pub mod tile;
 mod types;
 
 pub use builder::KernelBuilder;
 pub use program::{BufferRef, IoSpec, KernelCall, Program, Weight};
+pub use tile::{GemmTile, ReductionDim, TileOperand};
 pub use types::{ElemType, Ty};
 
 /// Handle of a buffer parameter of a kernel.
@@ -110,6 +114,9 @@ pub enum Stmt {
     /// Leaves the kernel with a non-zero status (e.g. an index out of range in
     /// data); the model's entry point returns it.
     Fail { code: i32 },
+    /// A block of a matrix product (see [`tile`]): defined by its expansion into
+    /// the statements above, which a backend may replace by a microkernel.
+    Tile(Box<GemmTile>),
 }
 
 /// A scalar constant.

@@ -81,6 +81,30 @@ impl Kernel {
                 )
             }
             Stmt::Fail { code } => writeln!(out, "{pad}fail {code}"),
+            Stmt::Tile(t) => {
+                let dims: Vec<String> = t
+                    .reduction
+                    .iter()
+                    .map(|d| format!("{} (a {:+}, b {:+})", d.count, d.a, d.b))
+                    .collect();
+                writeln!(
+                    out,
+                    "{pad}tile {}x{}: {}[{} + r*{} + c] {} {}[{} + r*{}] * {}[{} + c*{}] over {}",
+                    t.rows,
+                    t.cols,
+                    self.buffer(t.y.buf).name,
+                    self.expr(&t.y.offset),
+                    t.y.stride,
+                    if t.accumulate { "+=" } else { "=" },
+                    self.buffer(t.a.buf).name,
+                    self.expr(&t.a.offset),
+                    t.a.stride,
+                    self.buffer(t.b.buf).name,
+                    self.expr(&t.b.offset),
+                    t.b.stride,
+                    dims.join(" x ")
+                )
+            }
         }
     }
 

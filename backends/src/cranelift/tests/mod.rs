@@ -8,6 +8,7 @@
 
 mod arith;
 mod driver;
+mod microkernels;
 mod programs;
 
 use std::path::{Path, PathBuf};

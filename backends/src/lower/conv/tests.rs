@@ -267,3 +267,52 @@ fn strided_tiled_convs_with_borders() {
         check(op, &x, &w, None);
     }
 }
+
+/// 2-D f32 convolutions on targets with wide microkernels (their tile statements,
+/// run by the interpreter as their expansion): border rows and columns, groups,
+/// dilations, strides (gathered columns on AVX-512), images wider than one tile
+/// and narrower than a vector.
+#[test]
+fn wide_tiled_convs_match_the_reference() {
+    use super::super::testing::{check_lowering_for, single_node_graph, test_target};
+    let mut rng = rng(23);
+    for (round, features) in [
+        &["avx", "avx2", "fma", "avx512f"][..],
+        &["avx", "avx2", "fma"],
+    ]
+    .iter()
+    .cycle()
+    .take(16)
+    .enumerate()
+    {
+        let target = nnc_ir::Target {
+            cpu_features: features.iter().map(|f| f.to_string()).collect(),
+            ..test_target()
+        };
+        let kernel: Vec<usize> = (0..2).map(|_| rng.random_range(1..=3)).collect();
+        let strides = vec![rng.random_range(1..=2), rng.random_range(1..=3)];
+        let dilations: Vec<usize> = (0..2).map(|_| rng.random_range(1..=2)).collect();
+        let pads: Vec<usize> = (0..4).map(|_| rng.random_range(0..=1)).collect();
+        let group = rng.random_range(1..=2);
+        let (cg, mg) = (rng.random_range(1..=4), rng.random_range(1..=11));
+        let (h, w) = (rng.random_range(5..=9), [5, 17, 60][round % 3]);
+        let x = random(&mut rng, DType::F32, &[1, group * cg, h, w]);
+        let wt = random(
+            &mut rng,
+            DType::F32,
+            &[group * mg, cg, kernel[0], kernel[1]],
+        );
+        let b = random(&mut rng, DType::F32, &[group * mg]);
+        let op = Op::Conv(Conv {
+            kernel_shape: kernel,
+            strides,
+            pads,
+            dilations,
+            group,
+        });
+        let bias = (round % 2 == 0).then_some(&b);
+        let inputs = [Some(&x), Some(&wt), bias];
+        let graph = single_node_graph(op, &inputs, &[1, 2], 1);
+        check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &target);
+    }
+}

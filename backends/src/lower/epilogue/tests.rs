@@ -8,7 +8,6 @@ use nnc_ir::Tensor;
 use nnc_ir::ops::{Binary, Conv, Fused, Gemm, Step, Unary};
 
 use super::super::random_tensors::{random_small as random, rng};
-use super::super::testing::check_op;
 use nnc_ir::DType;
 
 /// Step lists tried on every anchor; extra operands 0 (full), 1 (per channel),
@@ -48,6 +47,18 @@ fn step_lists() -> Vec<Vec<Step>> {
 /// Checks `anchor` on `operands` (those in `constants` are weights) with every
 /// step list; `channel_axis` is the output dim of the per-channel operand.
 fn check_anchor(anchor: Op, operands: &[Option<Tensor>], constants: &[usize], channel_axis: usize) {
+    let target = super::super::testing::test_target();
+    check_anchor_for(anchor, operands, constants, channel_axis, &target);
+}
+
+/// [`check_anchor`] with the code `target` gets (its tiles).
+fn check_anchor_for(
+    anchor: Op,
+    operands: &[Option<Tensor>],
+    constants: &[usize],
+    channel_axis: usize,
+    target: &nnc_ir::Target,
+) {
     let mut rng = rng(91);
     let refs: Vec<Option<&Tensor>> = operands.iter().map(Option::as_ref).collect();
     let out = anchor.eval(&refs, 1).expect("anchor evaluates").remove(0);
@@ -71,7 +82,40 @@ fn check_anchor(anchor: Op, operands: &[Option<Tensor>], constants: &[usize], ch
         });
         let mut inputs = refs.clone();
         inputs.extend([Some(&residual), Some(&per_channel), Some(&scalar)]);
-        check_op(op, &inputs, constants, 1, 1e-4, 1e-4);
+        let graph = super::super::testing::single_node_graph(op, &inputs, constants, 1);
+        super::super::testing::check_lowering_for(&graph, &inputs, 1e-4, 1e-4, target);
+    }
+}
+
+/// Fused MatMul and Conv on targets with AVX-512 and AVX2 microkernels: their
+/// tile statements with the epilogue over the stored tiles (and, for
+/// convolutions split by kernel column, over the finished output row).
+#[test]
+fn fused_anchors_on_wide_targets() {
+    let mut rng = rng(95);
+    for features in [
+        &["avx", "avx2", "fma", "avx512f"][..],
+        &["avx", "avx2", "fma"],
+    ] {
+        let target = nnc_ir::Target {
+            cpu_features: features.iter().map(|f| f.to_string()).collect(),
+            ..super::super::testing::test_target()
+        };
+        for (x_shape, m, kernel, stride, pad) in [
+            (&[1, 3, 6, 11][..], 10, 3, 1, 1),
+            (&[1, 4, 9, 9], 5, 3, 2, 1),
+            (&[1, 2, 5, 20], 9, 3, 1, 2),
+        ] {
+            let x = random(&mut rng, DType::F32, x_shape);
+            let w = random(&mut rng, DType::F32, &[m, x_shape[1], kernel, kernel]);
+            let bias = random(&mut rng, DType::F32, &[m]);
+            let op = conv(kernel, stride, pad, 1);
+            let operands = [Some(x), Some(w), Some(bias)];
+            check_anchor_for(op, &operands, &[1, 2], 1, &target);
+        }
+        let a = random(&mut rng, DType::F32, &[13, 37]);
+        let b = random(&mut rng, DType::F32, &[37, 53]);
+        check_anchor_for(Op::MatMul, &[Some(a), Some(b)], &[1], 1, &target);
     }
 }
 

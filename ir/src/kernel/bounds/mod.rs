@@ -76,6 +76,8 @@ pub struct UnprovenAccess {
 /// Proves that every access of `kernel` is in bounds. The kernel must pass
 /// [`check::check`] (this runs it first).
 pub fn check(kernel: &Kernel) -> Result<(), BoundsError> {
+    // A tile statement's footprint is its expansion's.
+    let kernel = &*super::tile::expand_tiles(kernel);
     check::check(kernel)?;
     let mut prover = Prover {
         kernel,
@@ -229,6 +231,8 @@ impl<'k> Prover<'k> {
                 Ok(Some(st))
             }
             Stmt::Fail { .. } => Ok(None),
+            // `check` expands tiles first (and `check::check` rejects any left).
+            Stmt::Tile(_) => Ok(None),
         }
     }
 
@@ -316,7 +320,7 @@ fn assigned_in(stmts: &[Stmt], assigned: &mut [bool]) {
                 assigned_in(else_body, assigned);
             }
             Stmt::Assign { var, .. } => assigned[var.0 as usize] = true,
-            Stmt::Store { .. } | Stmt::Fail { .. } => {}
+            Stmt::Store { .. } | Stmt::Fail { .. } | Stmt::Tile(_) => {}
         }
     }
 }

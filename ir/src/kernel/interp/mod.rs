@@ -89,6 +89,8 @@ pub fn run_with_budget(
     buffers: &mut [Vec<u8>],
     budget: u64,
 ) -> Result<i32, InterpError> {
+    // A tile statement runs as its expansion.
+    let kernel = &*super::tile::expand_tiles(kernel);
     check::check(kernel)?;
     if buffers.len() != kernel.buffers.len() {
         return Err(InterpError::BufferCount {
@@ -209,6 +211,8 @@ impl Machine<'_, '_> {
                     self.store(*buf, index, &v)?;
                 }
                 Stmt::Fail { code } => return Ok(Flow::Fail(*code)),
+                // Expanded before running (and rejected by the check if not).
+                Stmt::Tile(_) => {}
             }
         }
         Ok(Flow::Next)

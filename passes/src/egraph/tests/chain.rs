@@ -59,6 +59,7 @@ fn target(arch: nnc_ir::Arch, has_fma: bool, vector_registers: usize) -> nnc_ir:
         vector_registers,
         has_fma,
         cpu_features: vec![],
+        portable_kernels: false,
     }
 }
 

@@ -1,0 +1,285 @@
+//! Machine code of one GEMM tile shape, assembled with `iced-x86`: the same
+//! computation as the tile's portable expansion (`nnc_ir::kernel::tile::expand`),
+//! with every multiply-add fused and the accumulators in 256- or 512-bit registers.
+//!
+//! The function is `extern "sysv64" fn(a: *const f32, b: *const f32, y: *mut f32)`,
+//! the pointers at the tile's origin in A, B and Y. Strides, reduction counts and
+//! the column tail are constants of the code. Per reduction step it loads the
+//! tile's B row (`V` vectors), broadcasts each row's A value once and issues
+//! `V` FMAs with it; nested reduction dims are nested counted loops whose pointer
+//! steps are immediates. The last vector of a row is masked when `cols` is not a
+//! multiple of the vector width: masked-off lanes are neither loaded nor stored
+//! (AVX-512 `{k1}{z}`, AVX2 `vmaskmovps`; neither faults on masked-off lanes), so
+//! the code touches exactly the tile's footprint. AVX-512 tiles also take B with
+//! strided columns (a strided convolution's input rows): with stride 2 each B
+//! vector is the even elements of two (masked) loads, picked by `vpermt2ps`;
+//! with a larger stride a masked `vgatherdps` of the columns' elements.
+
+use iced_x86::IcedError;
+use iced_x86::code_asm::*;
+
+use super::TileShape;
+
+/// The vector width in f32 lanes of each instruction set.
+pub(super) const AVX512_LANES: usize = 16;
+pub(super) const AVX2_LANES: usize = 8;
+
+const ZMM: [AsmRegisterZmm; 32] = [
+    zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14,
+    zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27,
+    zmm28, zmm29, zmm30, zmm31,
+];
+const YMM: [AsmRegisterYmm; 16] = [
+    ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9, ymm10, ymm11, ymm12, ymm13, ymm14,
+    ymm15,
+];
+/// Counters of the reduction dims, outermost first.
+const COUNTERS: [AsmRegister64; 3] = [r8, r9, r10];
+
+/// Registers of the AVX-512 tile: accumulators `0..24`, B vectors `24..28`, the
+/// broadcast A values `28..31`, the gather indices of strided B `31`.
+pub(super) const AVX512_ACCUMULATORS: usize = 24;
+pub(super) const AVX512_B_VECTORS: usize = 4;
+/// Registers of the AVX2 tile: accumulators `0..12`, B vectors `12..14`, the A
+/// value `14`, the tail mask `15`.
+pub(super) const AVX2_ACCUMULATORS: usize = 12;
+pub(super) const AVX2_B_VECTORS: usize = 2;
+
+/// `reg += value` (through rax when the value does not fit an immediate).
+fn add_imm(a: &mut CodeAssembler, reg: AsmRegister64, value: i64) -> Result<(), IcedError> {
+    match i32::try_from(value) {
+        Ok(0) => Ok(()),
+        Ok(v) => a.add(reg, v),
+        Err(_) => {
+            a.mov(rax, value)?;
+            a.add(reg, rax)
+        }
+    }
+}
+
+/// Element offset -> byte displacement (the shape's eligibility guarantees it fits).
+fn disp(elements: i64) -> i32 {
+    (elements * 4) as i32
+}
+
+/// The nested reduction loops around `body`, with pointer steps between steps.
+fn reduction_loops(
+    a: &mut CodeAssembler,
+    shape: &TileShape,
+    body: &mut dyn FnMut(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Result<(), IcedError> {
+    let dims = &shape.reduction;
+    let mut labels = Vec::with_capacity(dims.len());
+    for (d, dim) in dims.iter().enumerate() {
+        a.mov(COUNTERS[d], dim.count as u64)?;
+        let mut label = a.create_label();
+        a.set_label(&mut label)?;
+        labels.push(label);
+    }
+    body(a)?;
+    let last = dims.len() - 1;
+    add_imm(a, rdi, dims[last].a * 4)?;
+    add_imm(a, rsi, dims[last].b * 4)?;
+    for d in (0..dims.len()).rev() {
+        a.dec(COUNTERS[d])?;
+        a.jnz(labels[d])?;
+        if d > 0 {
+            // Dim d has moved the pointers count * step; the outer step starts
+            // one outer stride from where dim d started.
+            let (outer, inner) = (dims[d - 1], dims[d]);
+            add_imm(a, rdi, (outer.a - inner.count as i64 * inner.a) * 4)?;
+            add_imm(a, rsi, (outer.b - inner.count as i64 * inner.b) * 4)?;
+        }
+    }
+    Ok(())
+}
+
+/// The AVX-512F tile: `rows x vectors` zmm accumulators.
+pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(64)?;
+    let vectors = shape.cols.div_ceil(AVX512_LANES);
+    let tail = shape.cols % AVX512_LANES;
+    if tail != 0 {
+        a.mov(eax, (1u32 << tail) - 1)?;
+        a.kmovw(k1, eax)?;
+    }
+    // Columns two apart: two loads and a permute of their even elements;
+    // further apart: a gather. Both use the element index of each lane.
+    let pairs = shape.b_stride == 2;
+    let gather = shape.b_stride != 1;
+    let indices = zmm31;
+    let high = zmm30;
+    let vector_span = |v: usize| {
+        let cols = if tail != 0 && v == vectors - 1 {
+            tail
+        } else {
+            AVX512_LANES
+        };
+        2 * cols - 1
+    };
+    if pairs {
+        // k2: the high half of a full pair (15 elements); k3 / k4: the low /
+        // high half of the last vector's pair when it is shorter.
+        let mask = |a: &mut CodeAssembler, k: AsmRegisterK, bits: usize| {
+            a.mov(eax, ((1u32 << bits) - 1) as i32)?;
+            a.kmovw(k, eax)
+        };
+        mask(&mut a, k2, AVX512_LANES - 1)?;
+        let span = vector_span(vectors - 1);
+        if span < AVX512_LANES {
+            mask(&mut a, k3, span)?;
+        } else {
+            mask(&mut a, k4, span - AVX512_LANES)?;
+        }
+    }
+    if gather {
+        // Lane i reads column i: element i * stride.
+        a.sub(rsp, 64)?;
+        for lane in 0..AVX512_LANES {
+            let at = dword_ptr(rsp + (lane * 4) as i32);
+            a.mov(at, (lane as i64 * shape.b_stride) as i32)?;
+        }
+        a.vmovdqu32(indices, zmmword_ptr(rsp))?;
+        a.add(rsp, 64)?;
+    }
+    let acc = |r: usize, v: usize| ZMM[r * vectors + v];
+    let masked = |v: usize| tail != 0 && v == vectors - 1;
+    let y_at =
+        |r: usize, v: usize| rdx + disp(r as i64 * shape.y_stride + (v * AVX512_LANES) as i64);
+    for r in 0..shape.rows {
+        for v in 0..vectors {
+            match (shape.accumulate, masked(v)) {
+                (true, true) => a.vmovups(acc(r, v).k1().z(), zmmword_ptr(y_at(r, v)))?,
+                (true, false) => a.vmovups(acc(r, v), zmmword_ptr(y_at(r, v)))?,
+                (false, _) => a.vpxord(acc(r, v), acc(r, v), acc(r, v))?,
+            }
+        }
+    }
+    reduction_loops(&mut a, shape, &mut |a| {
+        for v in 0..vectors {
+            let b = ZMM[AVX512_ACCUMULATORS + v];
+            if pairs {
+                let span = vector_span(v);
+                let low = zmmword_ptr(rsi + disp((v * 2 * AVX512_LANES) as i64));
+                let high_at = zmmword_ptr(rsi + disp(((2 * v + 1) * AVX512_LANES) as i64));
+                if span >= AVX512_LANES {
+                    a.vmovups(b, low)?;
+                } else {
+                    a.vmovups(b.k3().z(), low)?;
+                }
+                if span > AVX512_LANES {
+                    let k = if span == 2 * AVX512_LANES - 1 {
+                        high.k2()
+                    } else {
+                        high.k4()
+                    };
+                    a.vmovups(k.z(), high_at)?;
+                    a.vpermt2ps(b, indices, high)?;
+                } else {
+                    a.vpermt2ps(b, indices, b)?;
+                }
+                continue;
+            }
+            if gather {
+                // The gather clears its mask as it completes: set it each time.
+                let lanes = if masked(v) { tail } else { AVX512_LANES };
+                a.mov(eax, ((1u32 << lanes) - 1) as i32)?;
+                a.kmovw(k2, eax)?;
+                let first = disp(v as i64 * AVX512_LANES as i64 * shape.b_stride);
+                a.vgatherdps(b.k2(), zmmword_ptr(rsi + indices * 4 + first))?;
+                continue;
+            }
+            let at = zmmword_ptr(rsi + (v * AVX512_LANES * 4) as i32);
+            if masked(v) {
+                a.vmovups(b.k1().z(), at)?;
+            } else {
+                a.vmovups(b, at)?;
+            }
+        }
+        for r in 0..shape.rows {
+            // zmm28..30 (zmm30 holds the high halves of pairs).
+            let av = ZMM[AVX512_ACCUMULATORS + AVX512_B_VECTORS + r % if pairs { 2 } else { 3 }];
+            a.vbroadcastss(av, dword_ptr(rdi + disp(r as i64 * shape.a_stride)))?;
+            for v in 0..vectors {
+                a.vfmadd231ps(acc(r, v), ZMM[AVX512_ACCUMULATORS + v], av)?;
+            }
+        }
+        Ok(())
+    })?;
+    for r in 0..shape.rows {
+        for v in 0..vectors {
+            let at = zmmword_ptr(y_at(r, v));
+            if masked(v) {
+                a.vmovups(at.k1(), acc(r, v))?;
+            } else {
+                a.vmovups(at, acc(r, v))?;
+            }
+        }
+    }
+    a.vzeroupper()?;
+    a.ret()?;
+    a.assemble(0)
+}
+
+/// The AVX2+FMA tile: `rows x vectors` ymm accumulators; the tail mask (lanes
+/// all ones where a column exists) is built on the stack, below a lowered rsp.
+pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(64)?;
+    let vectors = shape.cols.div_ceil(AVX2_LANES);
+    let tail = shape.cols % AVX2_LANES;
+    let mask = ymm15;
+    if tail != 0 {
+        a.sub(rsp, 32)?;
+        for lane in 0..AVX2_LANES {
+            let bits: i32 = if lane < tail { -1 } else { 0 };
+            a.mov(dword_ptr(rsp + (lane * 4) as i32), bits)?;
+        }
+        a.vmovdqu(mask, ymmword_ptr(rsp))?;
+        a.add(rsp, 32)?;
+    }
+    let acc = |r: usize, v: usize| YMM[r * vectors + v];
+    let masked = |v: usize| tail != 0 && v == vectors - 1;
+    let y_at = |r: usize, v: usize| rdx + disp(r as i64 * shape.y_stride + (v * AVX2_LANES) as i64);
+    for r in 0..shape.rows {
+        for v in 0..vectors {
+            let at = ymmword_ptr(y_at(r, v));
+            match (shape.accumulate, masked(v)) {
+                (true, true) => a.vmaskmovps(acc(r, v), mask, at)?,
+                (true, false) => a.vmovups(acc(r, v), at)?,
+                (false, _) => a.vxorps(acc(r, v), acc(r, v), acc(r, v))?,
+            }
+        }
+    }
+    reduction_loops(&mut a, shape, &mut |a| {
+        for v in 0..vectors {
+            let at = ymmword_ptr(rsi + (v * AVX2_LANES * 4) as i32);
+            let b = YMM[AVX2_ACCUMULATORS + v];
+            if masked(v) {
+                a.vmaskmovps(b, mask, at)?;
+            } else {
+                a.vmovups(b, at)?;
+            }
+        }
+        let av = ymm14;
+        for r in 0..shape.rows {
+            a.vbroadcastss(av, dword_ptr(rdi + disp(r as i64 * shape.a_stride)))?;
+            for v in 0..vectors {
+                a.vfmadd231ps(acc(r, v), YMM[AVX2_ACCUMULATORS + v], av)?;
+            }
+        }
+        Ok(())
+    })?;
+    for r in 0..shape.rows {
+        for v in 0..vectors {
+            let at = ymmword_ptr(y_at(r, v));
+            if masked(v) {
+                a.vmaskmovps(at, mask, acc(r, v))?;
+            } else {
+                a.vmovups(at, acc(r, v))?;
+            }
+        }
+    }
+    a.vzeroupper()?;
+    a.ret()?;
+    a.assemble(0)
+}

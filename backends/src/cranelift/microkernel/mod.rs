@@ -1,0 +1,175 @@
+//! Wide x86_64 microkernels for GEMM tile statements: where the target has
+//! AVX-512F (or AVX2 with FMA), an eligible tile becomes a call to a function of
+//! machine code assembled for its shape ([`asm`]), placed as a local function in
+//! the same object as the Cranelift code. Cranelift itself lowers only 128-bit
+//! vectors; the portable expansion of the tile stays the reference and the
+//! fallback (other targets, `--kernels portable`, ineligible tiles).
+//!
+//! One function per distinct [`TileShape`] (strides, counts and the column tail
+//! are baked in), shared by every kernel of the object.
+
+mod asm;
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::{AbiParam, Signature, types};
+use cranelift_codegen::isa::CallConv;
+use cranelift_module::{FuncId, Linkage, Module};
+use cranelift_object::ObjectModule;
+use nnc_ir::Microkernel;
+use nnc_ir::kernel::{ElemType, GemmTile, Kernel, ReductionDim};
+
+use super::CodegenError;
+
+/// The largest column stride of B an AVX-512 tile gathers (a convolution's
+/// stride; wider ones stay portable).
+pub(crate) const MAX_GATHER_STRIDE: i64 = 16;
+
+/// What a tile's machine code depends on: everything but where its operands are.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TileShape {
+    pub level: Microkernel,
+    pub rows: usize,
+    pub cols: usize,
+    /// Elements between A's rows, B's columns and Y's rows.
+    pub a_stride: i64,
+    pub b_stride: i64,
+    pub y_stride: i64,
+    pub reduction: Vec<ReductionDim>,
+    pub accumulate: bool,
+}
+
+impl TileShape {
+    /// The shape of `tile` of `kernel` when `level` has a microkernel for it: f32
+    /// operands, B's columns contiguous (AVX-512 also gathers columns up to
+    /// [`MAX_GATHER_STRIDE`] apart), 1 to 3 non-empty reduction dims, the
+    /// accumulators fitting the registers and every displacement an i32.
+    pub(crate) fn of(kernel: &Kernel, tile: &GemmTile, level: Microkernel) -> Option<TileShape> {
+        // A tile at most 8 columns wide wastes half a zmm register or more: its
+        // AVX2 form (every AVX-512F core has AVX2 and FMA) does the same work in
+        // ymm registers, at twice the rate where 512-bit FMAs are split in two
+        // 256-bit halves (AMD Zen 4), at the same rate elsewhere.
+        let level = match level {
+            Microkernel::Avx512
+                if tile.cols <= asm::AVX2_LANES
+                    && tile.b.stride == 1
+                    && tile.rows <= asm::AVX2_ACCUMULATORS =>
+            {
+                Microkernel::Avx2
+            }
+            other => other,
+        };
+        let (lanes, accumulators, b_vectors) = match level {
+            Microkernel::Portable => return None,
+            Microkernel::Avx512 => (
+                asm::AVX512_LANES,
+                asm::AVX512_ACCUMULATORS,
+                asm::AVX512_B_VECTORS,
+            ),
+            Microkernel::Avx2 => (asm::AVX2_LANES, asm::AVX2_ACCUMULATORS, asm::AVX2_B_VECTORS),
+        };
+        let f32_buffer = |b| kernel.buffers.get(b as usize).map(|b| b.elem) == Some(ElemType::F32);
+        let vectors = tile.cols.div_ceil(lanes);
+        let fits = |elements: i64| {
+            elements
+                .checked_mul(4)
+                .and_then(|b| i32::try_from(b).ok())
+                .is_some()
+        };
+        let eligible = [tile.a.buf.0, tile.b.buf.0, tile.y.buf.0]
+            .into_iter()
+            .all(f32_buffer)
+            && (tile.b.stride == 1
+                || (level == Microkernel::Avx512
+                    && (2..=MAX_GATHER_STRIDE).contains(&tile.b.stride)))
+            && tile.rows >= 1
+            && tile.cols >= 1
+            && vectors <= b_vectors
+            && tile.rows * vectors <= accumulators
+            && (1..=3).contains(&tile.reduction.len())
+            && tile
+                .reduction
+                .iter()
+                .all(|d| d.count >= 1 && fits(d.a) && fits(d.b))
+            && fits(tile.rows as i64 * tile.a.stride.abs())
+            && fits(tile.rows as i64 * tile.y.stride.abs() + tile.cols as i64)
+            && fits(tile.cols as i64 * tile.b.stride);
+        eligible.then(|| TileShape {
+            level,
+            rows: tile.rows,
+            cols: tile.cols,
+            a_stride: tile.a.stride,
+            b_stride: tile.b.stride,
+            y_stride: tile.y.stride,
+            reduction: tile.reduction.clone(),
+            accumulate: tile.accumulate,
+        })
+    }
+
+    /// The machine code of this shape.
+    pub(crate) fn assemble(&self) -> Result<Vec<u8>, String> {
+        let code = match self.level {
+            Microkernel::Avx512 => asm::avx512(self),
+            Microkernel::Avx2 => asm::avx2(self),
+            Microkernel::Portable => return Err("the portable path has no microkernel".into()),
+        };
+        code.map_err(|e| format!("assembling a {}x{} tile: {e}", self.rows, self.cols))
+    }
+}
+
+/// The signature of every microkernel: `(a, b, y)` pointers, System V.
+pub(crate) fn signature() -> Signature {
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.extend([AbiParam::new(types::I64); 3]);
+    sig
+}
+
+/// The microkernels of one object: declared and defined on first use.
+pub(crate) struct Microkernels {
+    pub level: Microkernel,
+    prefix: String,
+    defined: HashMap<TileShape, FuncId>,
+}
+
+impl Microkernels {
+    pub(crate) fn new(level: Microkernel, prefix: &str) -> Self {
+        Microkernels {
+            level,
+            prefix: prefix.to_string(),
+            defined: HashMap::new(),
+        }
+    }
+
+    /// The function computing `shape`, assembled and placed in `module` the first
+    /// time it is asked for.
+    pub(crate) fn function(
+        &mut self,
+        module: &mut ObjectModule,
+        shape: &TileShape,
+        code_bytes: &mut usize,
+    ) -> Result<FuncId, CodegenError> {
+        if let Some(&id) = self.defined.get(shape) {
+            return Ok(id);
+        }
+        let name = format!(
+            "{}_{}_tile{}",
+            self.prefix,
+            shape.level.name(),
+            self.defined.len()
+        );
+        let fail = |message: String| CodegenError::Compile {
+            function: name.clone(),
+            message,
+        };
+        let code = shape.assemble().map_err(fail)?;
+        let id = module
+            .declare_function(&name, Linkage::Local, &signature())
+            .map_err(|e| fail(e.to_string()))?;
+        module
+            .define_function_bytes(id, 64, &code, &[])
+            .map_err(|e| fail(e.to_string()))?;
+        *code_bytes += code.len();
+        self.defined.insert(shape.clone(), id);
+        Ok(id)
+    }
+}

@@ -1,0 +1,222 @@
+//! Every wide microkernel against the kernel interpreter: one program of many
+//! kernels, each a single GEMM tile statement of a random shape — every row
+//! count, column tails (narrower than one vector too), K = 1, one to three
+//! reduction dims, accumulate and overwrite, odd strides and offsets, gathered
+//! (strided) B columns for AVX-512 — compiled
+//! once per instruction set, run natively where the CPU has it, and compared with
+//! the interpreter running the tiles' portable expansion.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use nnc_ir::kernel::{
+    BufferRef, ElemType, Expr, GemmTile, KernelBuilder, Program, ReductionDim, TileOperand,
+};
+use nnc_ir::{DType, Microkernel};
+
+use super::{HOST, Scratch, assert_same, bytes_of, call, driver, io, reference};
+use crate::cranelift::compile_program;
+use crate::target::parse_target;
+
+const A_LEN: usize = 6000;
+const B_LEN: usize = 24000;
+
+/// (rows, vectors of lanes, lanes) each level's tiles may take.
+fn limits(level: Microkernel) -> (usize, usize, usize) {
+    match level {
+        Microkernel::Avx512 => (8, 3, 16),
+        Microkernel::Avx2 => (6, 2, 8),
+        Microkernel::Portable => (4, 2, 4),
+    }
+}
+
+/// A random tile within the level's limits, writing Y from `y_offset`; returns
+/// it and the Y elements it spans.
+fn random_tile(
+    rng: &mut StdRng,
+    level: Microkernel,
+    rows: usize,
+    y_offset: usize,
+) -> (GemmTile, usize) {
+    let (_, vectors, lanes) = limits(level);
+    let width = vectors * lanes;
+    let cols = match rng.random_range(0..6) {
+        0 => rng.random_range(1..lanes),
+        1 => lanes,
+        2 => width,
+        3 => width - rng.random_range(1..lanes),
+        _ => rng.random_range(1..=width),
+    };
+    let dims = rng.random_range(1..=3);
+    let counts: Vec<usize> = (0..dims)
+        .map(|_| {
+            if rng.random_bool(0.25) {
+                1
+            } else {
+                rng.random_range(1..=5)
+            }
+        })
+        .collect();
+    // A: rows of the reduction laid out innermost dim fastest, plus slack.
+    let k: usize = counts.iter().product();
+    let mut a_steps = vec![0i64; dims];
+    let mut step = 1i64;
+    for d in (0..dims).rev() {
+        a_steps[d] = step;
+        step *= counts[d] as i64;
+    }
+    let a_stride = k as i64 + rng.random_range(0..4);
+    // B: columns `b_col` apart (gathered: AVX-512 only), one row of them (plus
+    // slack) per innermost step.
+    let b_col = match level {
+        Microkernel::Avx512 => [1, 1, 2, 3, 16][rng.random_range(0..5)],
+        _ => 1,
+    };
+    let b_row = (cols as i64 - 1) * b_col + 1 + rng.random_range(0..5);
+    let mut b_steps = vec![0i64; dims];
+    let mut step = b_row;
+    for d in (0..dims).rev() {
+        b_steps[d] = step;
+        step *= counts[d] as i64 + rng.random_range(0..2);
+    }
+    let y_stride = cols as i64 + rng.random_range(0..3);
+    let a_span = (rows as i64 - 1) * a_stride + k as i64;
+    let b_span = (0..dims)
+        .map(|d| (counts[d] as i64 - 1) * b_steps[d])
+        .sum::<i64>()
+        + (cols as i64 - 1) * b_col
+        + 1;
+    let a_offset = rng.random_range(0..=(A_LEN as i64 - a_span));
+    let b_offset = rng.random_range(0..=(B_LEN as i64 - b_span));
+    let tile = GemmTile {
+        rows,
+        cols,
+        a: TileOperand {
+            buf: nnc_ir::kernel::BufId(0),
+            offset: Expr::index(a_offset),
+            stride: a_stride,
+        },
+        b: TileOperand {
+            buf: nnc_ir::kernel::BufId(1),
+            offset: Expr::index(b_offset),
+            stride: b_col,
+        },
+        y: TileOperand {
+            buf: nnc_ir::kernel::BufId(2),
+            offset: Expr::index(y_offset as i64),
+            stride: y_stride,
+        },
+        reduction: (0..dims)
+            .map(|d| ReductionDim {
+                count: counts[d],
+                a: a_steps[d],
+                b: b_steps[d],
+            })
+            .collect(),
+        accumulate: rng.random_bool(0.5),
+        lanes: 4,
+    };
+    let span = (rows - 1) * y_stride as usize + cols;
+    (tile, span)
+}
+
+/// A program of one kernel per tile (each of every row count, several times).
+fn tiles_program(level: Microkernel, seed: u64) -> Program {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (max_rows, _, _) = limits(level);
+    let mut tiles = Vec::new();
+    let mut y_len = 0;
+    for round in 0..6 {
+        for rows in 1..=max_rows {
+            let _ = round;
+            let (tile, span) = random_tile(&mut rng, level, rows, y_len);
+            y_len += span;
+            tiles.push(tile);
+        }
+    }
+    let kernels: Vec<_> = tiles
+        .into_iter()
+        .enumerate()
+        .map(|(i, tile)| {
+            let mut kb = KernelBuilder::new(format!("tile{i}"));
+            kb.buffer("a", ElemType::F32, A_LEN, false);
+            kb.buffer("b", ElemType::F32, B_LEN, false);
+            kb.buffer("y", ElemType::F32, y_len, true);
+            kb.tile(tile);
+            kb.finish()
+        })
+        .collect();
+    let args = [
+        BufferRef::Input(0),
+        BufferRef::Input(1),
+        BufferRef::Output(0),
+    ];
+    Program {
+        name: format!("tiles_{}", level.name()),
+        inputs: vec![io("a", DType::F32, &[A_LEN]), io("b", DType::F32, &[B_LEN])],
+        outputs: vec![io("y", DType::F32, &[y_len])],
+        arena_bytes: 0,
+        arena_align: 16,
+        weights: vec![],
+        calls: (0..kernels.len()).map(|k| call(k, &args)).collect(),
+        kernels,
+    }
+}
+
+fn random_inputs(seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    [A_LEN, B_LEN]
+        .iter()
+        .map(|&n| {
+            let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            bytes_of(&v)
+        })
+        .collect()
+}
+
+/// Compiles the tiles for `cpu`, checks every tile took `level`'s microkernel,
+/// and runs them when the host has `features`.
+fn check_level(cpu: &[&str], level: Microkernel, runs_here: bool) {
+    let program = tiles_program(level, 7 + level as u64);
+    let cpu: Vec<String> = cpu.iter().map(|s| s.to_string()).collect();
+    let target = parse_target("x86_64", &cpu).expect("x86_64 parses");
+    assert_eq!(target.microkernel(), level);
+    let object = compile_program(&program, &target).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        object.microkernels.iter().all(|&m| m == level),
+        "{:?}",
+        object.microkernels
+    );
+    if !runs_here || !cfg!(target_arch = "x86_64") {
+        eprintln!(
+            "note: the host cannot run {} tiles; compiled only",
+            level.name()
+        );
+        return;
+    }
+    let inputs = random_inputs(3);
+    let want = reference(&program, &inputs);
+    let scratch = Scratch::new(&program.name, level.name());
+    let report = HOST.link_and_run(
+        &scratch.0,
+        &object.bytes,
+        &driver::c_driver(&program, &inputs),
+    );
+    let got = driver::parse_outcome(&report, program.outputs.len());
+    assert_same(&program, level.name(), &got, &want);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_tiles_match_the_interpreter() {
+    let here = std::arch::is_x86_feature_detected!("avx512f");
+    check_level(&["avx512f"], Microkernel::Avx512, here);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_tiles_match_the_interpreter() {
+    let here =
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    check_level(&["avx2", "fma"], Microkernel::Avx2, here);
+}

@@ -1,0 +1,293 @@
+//! f32 2-D convolutions as GEMM tile statements, for targets whose tiles become
+//! wide microkernels (`lower::gemm_tiles`).
+//!
+//! Per image, group and output row, `Y[m, ow] = sum over (kh, kw, c) of
+//! W[m, c, kh, kw] * X[c, ih(kh), ow + kw * dilation - pad]`: A is the weight,
+//! B an input row shifted by the tap, and the reduction's three dims (input
+//! channels, kernel rows, kernel columns: the weights' own order, so that
+//! consecutive steps read consecutive weights) are the tile statement's. Which kernel rows and columns read
+//! inside the image is static per output row and column segment, so the border
+//! rows are emitted one by one with their own row range, the interior rows as one
+//! loop; columns as in `tiled`: the interior segment, then each border column.
+//! A stride along the row makes B's columns strided: the AVX-512 tile gathers
+//! them (up to [`gemm_tiles::MAX_GATHER_STRIDE`]), AVX2 takes unit strides only.
+
+use nnc_ir::Microkernel;
+use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, ReductionDim};
+
+use super::super::gemm::{self, A_BLOCK_BYTES};
+use super::super::gemm_tiles;
+use super::{Convolution, strides};
+
+impl Convolution<'_> {
+    /// Whether the wide tile form applies: f32, two spatial dims, a row stride
+    /// the level's microkernel reads.
+    pub(super) fn wide_applies(&self, level: Microkernel) -> bool {
+        level != Microkernel::Portable
+            && self.x.elem() == ElemType::F32
+            && self.rank() == 2
+            && gemm_tiles::reads_columns_apart(level, self.geo.strides[1])
+    }
+
+    /// The kernel rows `[first, end)` of output row `oh` that read inside the
+    /// image (a contiguous range; empty as `(0, 0)`).
+    fn rows_inside(&self, oh: i64) -> (i64, i64) {
+        let in_h = self.x.shape()[2] as i64;
+        let (stride, dil, pad) = (self.geo.strides[0], self.geo.dilations[0], self.geo.pads[0]);
+        let inside: Vec<i64> = (0..self.geo.kernel[0] as i64)
+            .filter(|kh| (0..in_h).contains(&(oh * stride + kh * dil - pad)))
+            .collect();
+        match (inside.first(), inside.last()) {
+            (Some(&a), Some(&b)) => (a, b + 1),
+            _ => (0, 0),
+        }
+    }
+
+    /// Output channel blocks (weights in L2) x output rows (border rows one by
+    /// one, the interior in a loop) x column segments, each a tiled product.
+    pub(super) fn emit_tiled_wide(
+        &self,
+        k: &mut KernelBuilder,
+        level: Microkernel,
+        (lo, hi): (i64, i64),
+    ) {
+        let (xshape, yshape) = (self.x.shape(), self.y.shape());
+        let (c, m) = (xshape[1], yshape[1]);
+        let (cg, mg) = (c / self.group, m / self.group);
+        let (xs, ys, ws) = (strides(xshape), strides(yshape), strides(self.w.shape()));
+        let (out_h, out_w, in_w) = (yshape[2] as i64, yshape[3] as i64, xshape[3] as i64);
+        let (kernel_h, kernel_w) = (self.geo.kernel[0] as i64, self.geo.kernel[1] as i64);
+        let (stride_h, dil_h, pad_h) =
+            (self.geo.strides[0], self.geo.dilations[0], self.geo.pads[0]);
+        let (stride_w, dil_w, pad_w) =
+            (self.geo.strides[1], self.geo.dilations[1], self.geo.pads[1]);
+        // Output rows whose every kernel row is inside: a contiguous range.
+        let full: Vec<i64> = (0..out_h)
+            .filter(|&oh| self.rows_inside(oh) == (0, kernel_h))
+            .collect();
+        let (row_lo, row_hi) = match (full.first(), full.last()) {
+            (Some(&a), Some(&b)) => (a, b + 1),
+            _ => (0, 0),
+        };
+        // Column segments with their kernel columns inside: the interior, then
+        // each border column alone.
+        let segments: Vec<(i64, i64, i64, i64)> = std::iter::once((lo, hi))
+            .chain((0..lo).chain(hi..out_w).map(|ow| (ow, ow + 1)))
+            .map(|(c0, c1)| {
+                let taps: Vec<i64> = (0..kernel_w)
+                    .filter(|&kw| {
+                        c0 * stride_w + kw * dil_w - pad_w >= 0
+                            && (c1 - 1) * stride_w + kw * dil_w - pad_w < in_w
+                    })
+                    .collect();
+                match (taps.first(), taps.last()) {
+                    (Some(&a), Some(&b)) => (c0, c1, a, b + 1),
+                    _ => (c0, c1, 0, 0),
+                }
+            })
+            .collect();
+        // Per kernel column, the output columns `[c0, c1)` it reaches, the one
+        // reaching all of them first; None when no column reaches all (the
+        // products could not start by overwriting), or when the interior
+        // segment alone covers the row (no border columns to split off).
+        let reach = |kw: i64| {
+            let shift = kw * dil_w - pad_w;
+            let c0 = (((-shift).max(0) + stride_w - 1) / stride_w).min(out_w);
+            let c1 = ((in_w - 1 - shift).div_euclid(stride_w) + 1).clamp(c0, out_w);
+            (kw, c0, c1)
+        };
+        let mut taps: Vec<(i64, i64, i64)> = (0..kernel_w)
+            .map(reach)
+            .filter(|&(_, c0, c1)| c0 < c1)
+            .collect();
+        let by_tap = taps
+            .iter()
+            .position(|&(_, c0, c1)| c0 == 0 && c1 == out_w)
+            .filter(|_| segments.len() > 1)
+            .map(|all| {
+                let first = taps.remove(all);
+                taps.insert(0, first);
+                taps
+            });
+        let lanes = self.lanes;
+        // Output channels per block (whole tiles): their weights stay in L2
+        // while every output row passes by.
+        let (tile_rows, _) = gemm_tiles::tile_size(level);
+        let chunk = (A_BLOCK_BYTES / (4 * ws[0].max(1) as usize)) / tile_rows * tile_rows;
+        let chunk = chunk.max(tile_rows).min(mg.max(1));
+        k.for_range("n", 0, xshape[0] as i64, 1, |k, image| {
+            k.for_range("g", 0, self.group as i64, 1, |k, g| {
+                let x_chans = image.clone() * xs[0] + g.clone() * (cg as i64 * xs[1]);
+                // One output row `oh` with kernel rows `[kh0, kh1)`.
+                let row = |k: &mut KernelBuilder,
+                           first: &Expr,
+                           rows: usize,
+                           oh: Expr,
+                           (kh0, kh1): (i64, i64)| {
+                    let y_row = image.clone() * ys[0] + first.clone() * ys[1] + oh.clone() * ys[2];
+                    let ih0 = oh * stride_h + (kh0 * dil_h - pad_h);
+                    if let Some(order) = &by_tap
+                        && kh1 > kh0
+                    {
+                        // One product per kernel column over the output columns it
+                        // reaches: the one reaching all of them overwrites, the
+                        // others add; the epilogue then runs over the whole row.
+                        // Channels outside, kernel rows inside: consecutive steps
+                        // read nearby weights (a channel's taps are contiguous).
+                        let reduction = [
+                            ReductionDim {
+                                count: cg,
+                                a: ws[1],
+                                b: xs[1],
+                            },
+                            ReductionDim {
+                                count: (kh1 - kh0) as usize,
+                                a: ws[2],
+                                b: dil_h * xs[2],
+                            },
+                        ];
+                        let plain = |_: &mut KernelBuilder, acc: Expr, _: Expr, _: Expr, _: u8| acc;
+                        for (n, &(kw, c0, c1)) in order.iter().enumerate() {
+                            let product = gemm::Product {
+                                m: rows,
+                                n: (c1 - c0) as usize,
+                                reduction: gemm::Reduction::Dense(0),
+                                a: gemm::Matrix {
+                                    buf: self.w.buf,
+                                    offset: first.clone() * ws[0] + (kh0 * ws[2] + kw),
+                                    row: ws[0],
+                                    col: 0,
+                                },
+                                b: gemm::Matrix {
+                                    buf: self.x.buf,
+                                    offset: x_chans.clone()
+                                        + ih0.clone() * xs[2]
+                                        + (c0 * stride_w - pad_w + kw * dil_w),
+                                    row: 0,
+                                    col: stride_w,
+                                },
+                                y: gemm::Matrix {
+                                    buf: self.y.buf,
+                                    offset: y_row.clone() + c0,
+                                    row: ys[1],
+                                    col: 1,
+                                },
+                                epilogue: &plain,
+                                long_epilogue: true,
+                            };
+                            gemm_tiles::emit_into(k, &product, &reduction, level, lanes, n > 0);
+                        }
+                        let epilogue =
+                            |k: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes| {
+                                let at = y_row.clone() + i.clone() * ys[1] + j;
+                                self.finish(k, acc, first.clone() + i, at, lanes)
+                            };
+                        if !gemm_tiles::is_identity(&epilogue, lanes) {
+                            let whole = gemm::Product {
+                                m: rows,
+                                n: out_w as usize,
+                                reduction: gemm::Reduction::Dense(0),
+                                a: gemm::Matrix::row_major(self.w.buf, Expr::index(0), 0),
+                                b: gemm::Matrix::row_major(self.x.buf, Expr::index(0), 0),
+                                y: gemm::Matrix {
+                                    buf: self.y.buf,
+                                    offset: y_row.clone(),
+                                    row: ys[1],
+                                    col: 1,
+                                },
+                                epilogue: &epilogue,
+                                long_epilogue: true,
+                            };
+                            let zero = Expr::index(0);
+                            gemm_tiles::finish(
+                                k,
+                                &whole,
+                                zero.clone(),
+                                zero,
+                                rows,
+                                out_w as usize,
+                                lanes,
+                            );
+                        }
+                        return;
+                    }
+                    for &(c0, c1, t0, t1) in &segments {
+                        // Channels outside, the taps inside: consecutive steps
+                        // read consecutive weights.
+                        let reduction = [
+                            ReductionDim {
+                                count: cg,
+                                a: ws[1],
+                                b: xs[1],
+                            },
+                            ReductionDim {
+                                count: (kh1 - kh0) as usize,
+                                a: ws[2],
+                                b: dil_h * xs[2],
+                            },
+                            ReductionDim {
+                                count: (t1 - t0) as usize,
+                                a: 1,
+                                b: dil_w,
+                            },
+                        ];
+                        let y_origin = y_row.clone() + c0;
+                        let epilogue =
+                            |k: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes| {
+                                let at = y_origin.clone() + i.clone() * ys[1] + j;
+                                self.finish(k, acc, first.clone() + i, at, lanes)
+                            };
+                        let product = gemm::Product {
+                            m: rows,
+                            n: (c1 - c0) as usize,
+                            reduction: gemm::Reduction::Dense(0),
+                            a: gemm::Matrix {
+                                buf: self.w.buf,
+                                offset: first.clone() * ws[0] + (kh0 * ws[2] + t0),
+                                row: ws[0],
+                                col: 0,
+                            },
+                            b: gemm::Matrix {
+                                buf: self.x.buf,
+                                offset: x_chans.clone()
+                                    + ih0.clone() * xs[2]
+                                    + (c0 * stride_w - pad_w + t0 * dil_w),
+                                row: 0,
+                                col: stride_w,
+                            },
+                            y: gemm::Matrix {
+                                buf: self.y.buf,
+                                offset: y_origin.clone(),
+                                row: ys[1],
+                                col: 1,
+                            },
+                            epilogue: &epilogue,
+                            long_epilogue: true,
+                        };
+                        gemm_tiles::emit(k, &product, &reduction, level, lanes);
+                    }
+                };
+                let block = |k: &mut KernelBuilder, m0: Expr, rows: usize| {
+                    let first = g.clone() * mg as i64 + m0;
+                    for oh in (0..row_lo).chain(row_hi.max(row_lo)..out_h) {
+                        row(k, &first, rows, Expr::index(oh), self.rows_inside(oh));
+                    }
+                    k.for_range("oh", row_lo, row_hi, 1, |k, oh| {
+                        row(k, &first, rows, oh, (0, kernel_h));
+                    });
+                };
+                let chunked = mg - mg % chunk;
+                if chunked > chunk {
+                    k.for_range("mc", 0, chunked as i64, chunk as i64, |k, m0| {
+                        block(k, m0, chunk)
+                    });
+                } else if chunked > 0 {
+                    block(k, Expr::index(0), chunked);
+                }
+                if mg > chunked {
+                    block(k, Expr::index(chunked as i64), mg - chunked);
+                }
+            });
+        });
+    }
+}

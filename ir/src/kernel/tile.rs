@@ -1,0 +1,322 @@
+//! The GEMM tile statement: `Y[r, c] (=|+=) sum over k of A[r, k] * B[k, c]` for a
+//! `rows x cols` block of f32 outputs, the reduction `k` running over up to three
+//! nested dims (a matrix product has one, a KxK convolution's taps three).
+//!
+//! A tile is what a code generator may lower as a whole: the portable emitters
+//! write its [`expand`]ed loop nest, a wide x86 backend a hand-scheduled
+//! microkernel. Its meaning *is* the expansion: the interpreter, the type checker
+//! and the bounds prover all look at the expanded kernel ([`expand_tiles`]), so
+//! they cannot disagree with the portable code, and the tile's footprint is
+//! proven in bounds exactly as its loops would be.
+
+use std::borrow::Cow;
+
+use super::{BufId, ElemType, Expr, Kernel, Stmt, Ty, Var, VarId};
+
+/// `rows x cols` outputs of `Y` accumulated over `reduction`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GemmTile {
+    pub rows: usize,
+    pub cols: usize,
+    /// `A[r, k]` is at `a.offset + r * a.stride + reduction offset of k in A`.
+    pub a: TileOperand,
+    /// `B[k, c]` is at `b.offset + c * b.stride + reduction offset of k in B`.
+    pub b: TileOperand,
+    /// `Y[r, c]` is at `y.offset + r * y.stride + c` (rows of Y are contiguous).
+    pub y: TileOperand,
+    /// Nested reduction dims, outermost first (at least one).
+    pub reduction: Vec<ReductionDim>,
+    /// `Y += ...` when true, `Y = ...` otherwise.
+    pub accumulate: bool,
+    /// Vector width of the portable expansion (f32 lanes).
+    pub lanes: u8,
+}
+
+/// One matrix of a tile: a buffer, the element of the tile's origin and the step
+/// between the tile's rows (A, Y) or columns (B).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileOperand {
+    pub buf: BufId,
+    pub offset: Expr,
+    pub stride: i64,
+}
+
+/// One dim of the reduction: `count` steps, each moving A by `a` and B by `b`
+/// elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReductionDim {
+    pub count: usize,
+    pub a: i64,
+    pub b: i64,
+}
+
+impl GemmTile {
+    /// Multiply-adds of the tile.
+    pub fn flops(&self) -> usize {
+        2 * self.rows * self.cols * self.reduction.iter().map(|d| d.count).product::<usize>()
+    }
+}
+
+/// `kernel` with every tile statement replaced by its expansion (borrowed when it
+/// has none).
+pub fn expand_tiles(kernel: &Kernel) -> Cow<'_, Kernel> {
+    expand_tiles_where(kernel, |_| true)
+}
+
+/// `kernel` with the tile statements `pick` selects expanded, the others kept.
+pub fn expand_tiles_where(kernel: &Kernel, pick: impl Fn(&GemmTile) -> bool) -> Cow<'_, Kernel> {
+    if !has_tile(&kernel.body, &pick) {
+        return Cow::Borrowed(kernel);
+    }
+    let mut out = kernel.clone();
+    let body = std::mem::take(&mut out.body);
+    out.body = expand_stmts(body, &mut out.vars, &pick);
+    Cow::Owned(out)
+}
+
+fn has_tile(stmts: &[Stmt], pick: &impl Fn(&GemmTile) -> bool) -> bool {
+    stmts.iter().any(|s| match s {
+        Stmt::Tile(t) => pick(t),
+        Stmt::Loop { body, .. } => has_tile(body, pick),
+        Stmt::If {
+            then_body,
+            else_body,
+            ..
+        } => has_tile(then_body, pick) || has_tile(else_body, pick),
+        _ => false,
+    })
+}
+
+fn expand_stmts(
+    stmts: Vec<Stmt>,
+    vars: &mut Vec<Var>,
+    pick: &impl Fn(&GemmTile) -> bool,
+) -> Vec<Stmt> {
+    let mut out = Vec::with_capacity(stmts.len());
+    for stmt in stmts {
+        match stmt {
+            Stmt::Tile(t) if pick(&t) => out.extend(expand(&t, vars)),
+            Stmt::Loop {
+                var,
+                start,
+                end,
+                step,
+                body,
+            } => out.push(Stmt::Loop {
+                var,
+                start,
+                end,
+                step,
+                body: expand_stmts(body, vars, pick),
+            }),
+            Stmt::If {
+                cond,
+                then_body,
+                else_body,
+            } => out.push(Stmt::If {
+                cond,
+                then_body: expand_stmts(then_body, vars, pick),
+                else_body: expand_stmts(else_body, vars, pick),
+            }),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The statements a tile means, with the local variables they need appended to
+/// `vars`: accumulators (vectors of `lanes` over the columns, scalars for the
+/// last `cols % lanes`), one loop per reduction dim whose body loads the tile's
+/// B vectors (gathered lane by lane when B's columns are strided), splats each
+/// row's A value and multiply-adds, then the stores of Y.
+pub fn expand(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
+    let mut new_var = |name: &str, ty: Ty| {
+        vars.push(Var {
+            name: name.to_string(),
+            ty,
+        });
+        VarId(vars.len() as u32 - 1)
+    };
+    let lanes = tile.lanes.max(1);
+    // (first column, lanes) of each accumulator of a row.
+    let groups: Vec<(i64, u8)> = {
+        let full = tile.cols / lanes as usize;
+        (0..full)
+            .map(|v| ((v * lanes as usize) as i64, lanes))
+            .chain((full * lanes as usize..tile.cols).map(|c| (c as i64, 1)))
+            .collect()
+    };
+    let ty = |lanes: u8| Ty::vector(ElemType::F32, lanes);
+    let y_at = |r: usize, c: i64| tile.y.offset.clone() + r as i64 * tile.y.stride + c;
+    let mut stmts = Vec::new();
+    let acc: Vec<Vec<VarId>> = (0..tile.rows)
+        .map(|r| {
+            groups
+                .iter()
+                .map(|&(c, l)| {
+                    let v = new_var("acc", ty(l));
+                    let value = if tile.accumulate {
+                        Expr::load(tile.y.buf, y_at(r, c), ty(l))
+                    } else {
+                        Expr::f32(0.0).splat(l)
+                    };
+                    stmts.push(Stmt::Assign { var: v, value });
+                    v
+                })
+                .collect()
+        })
+        .collect();
+    let a0 = new_var("a0", Ty::INDEX);
+    let b0 = new_var("b0", Ty::INDEX);
+    stmts.push(Stmt::Assign {
+        var: a0,
+        value: tile.a.offset.clone(),
+    });
+    stmts.push(Stmt::Assign {
+        var: b0,
+        value: tile.b.offset.clone(),
+    });
+    // The innermost step at A element `a_at`, B element `b_at`.
+    let mut step = Vec::new();
+    let counters: Vec<VarId> = tile
+        .reduction
+        .iter()
+        .map(|_| new_var("p", Ty::INDEX))
+        .collect();
+    let (a_at, b_at) = tile
+        .reduction
+        .iter()
+        .zip(&counters)
+        .fold((Expr::var(a0), Expr::var(b0)), |(a, b), (d, &p)| {
+            (a + Expr::var(p) * d.a, b + Expr::var(p) * d.b)
+        });
+    let bv: Vec<VarId> = groups
+        .iter()
+        .map(|&(c, l)| {
+            let at = b_at.clone() + c * tile.b.stride;
+            let value = if tile.b.stride == 1 || l == 1 {
+                Expr::load(tile.b.buf, at, ty(l))
+            } else {
+                Expr::lanes(
+                    (0..l as i64)
+                        .map(|i| Expr::load(tile.b.buf, at.clone() + i * tile.b.stride, Ty::F32))
+                        .collect(),
+                )
+            };
+            let v = new_var("b", ty(l));
+            step.push(Stmt::Assign { var: v, value });
+            v
+        })
+        .collect();
+    for (r, row) in acc.iter().enumerate() {
+        let a = Expr::load(tile.a.buf, a_at.clone() + r as i64 * tile.a.stride, Ty::F32);
+        let scalar = new_var("a", Ty::F32);
+        step.push(Stmt::Assign {
+            var: scalar,
+            value: a,
+        });
+        for ((&acc, &b), &(_, l)) in row.iter().zip(&bv).zip(&groups) {
+            let next = Expr::var(scalar).splat(l).fma(Expr::var(b), Expr::var(acc));
+            step.push(Stmt::Assign {
+                var: acc,
+                value: next,
+            });
+        }
+    }
+    let nest = tile
+        .reduction
+        .iter()
+        .zip(&counters)
+        .rev()
+        .fold(step, |body, (d, &p)| {
+            vec![Stmt::Loop {
+                var: p,
+                start: 0,
+                end: d.count as i64,
+                step: 1,
+                body,
+            }]
+        });
+    stmts.extend(nest);
+    for (r, row) in acc.iter().enumerate() {
+        for (&acc, &(c, _)) in row.iter().zip(&groups) {
+            stmts.push(Stmt::Store {
+                buf: tile.y.buf,
+                index: y_at(r, c),
+                value: Expr::var(acc),
+            });
+        }
+    }
+    stmts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{KernelBuilder, bounds, interp};
+
+    /// A `rows x cols` tile over a 2-dim reduction against a plain triple loop.
+    #[test]
+    fn expansion_computes_the_product_and_accumulates() {
+        let (rows, cols, k1, k2) = (3usize, 7usize, 2usize, 5usize);
+        let k = k1 * k2;
+        for accumulate in [false, true] {
+            let mut kb = KernelBuilder::new("tile");
+            let a = kb.buffer("a", ElemType::F32, rows * k, false);
+            let b = kb.buffer("b", ElemType::F32, k * cols, false);
+            let y = kb.buffer("y", ElemType::F32, rows * cols, true);
+            kb.tile(GemmTile {
+                rows,
+                cols,
+                a: TileOperand {
+                    buf: a,
+                    offset: Expr::index(0),
+                    stride: k as i64,
+                },
+                b: TileOperand {
+                    buf: b,
+                    offset: Expr::index(0),
+                    stride: 1,
+                },
+                y: TileOperand {
+                    buf: y,
+                    offset: Expr::index(0),
+                    stride: cols as i64,
+                },
+                reduction: vec![
+                    ReductionDim {
+                        count: k1,
+                        a: k2 as i64,
+                        b: (k2 * cols) as i64,
+                    },
+                    ReductionDim {
+                        count: k2,
+                        a: 1,
+                        b: cols as i64,
+                    },
+                ],
+                accumulate,
+                lanes: 4,
+            });
+            let kernel = kb.finish();
+            bounds::check(&kernel).expect("in bounds");
+            let av: Vec<f32> = (0..rows * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            let bvals: Vec<f32> = (0..k * cols).map(|i| (i % 5) as f32 * 0.5).collect();
+            let y0: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+            let mut buffers = vec![bytes(&av), bytes(&bvals), bytes(&y0)];
+            assert_eq!(interp::run(&kernel, &mut buffers).expect("runs"), 0);
+            for r in 0..rows {
+                for c in 0..cols {
+                    let mut want = if accumulate { y0[r * cols + c] } else { 0.0 };
+                    for p in 0..k {
+                        want += av[r * k + p] * bvals[p * cols + c];
+                    }
+                    let at = 4 * (r * cols + c);
+                    let got = f32::from_le_bytes(buffers[2][at..at + 4].try_into().unwrap());
+                    assert_eq!(got, want, "({r}, {c}) accumulate={accumulate}");
+                }
+            }
+        }
+    }
+}
