@@ -13,6 +13,8 @@
 //! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
+//! - [`patchify`]: a convolution over non-overlapping patches as a matrix
+//!   product.
 //! - [`follow`]: per-channel scales and shifts folded into the conv / MatMul after.
 //! - [`pool`]: Pad folded into pools; an average pool as a depthwise conv.
 //! - [`activations`]: GELU (tanh form), HardSwish and Softmax written out op by
@@ -30,6 +32,7 @@ pub mod follow;
 pub mod fusion;
 pub mod linear;
 pub mod norm;
+pub mod patchify;
 pub mod patterns;
 pub mod pool;
 pub mod reparam;
@@ -59,6 +62,7 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(linear::RULES);
     rules.extend_from_slice(norm::RULES);
     rules.extend_from_slice(patterns::RULES);
+    rules.extend_from_slice(patchify::RULES);
     rules.extend_from_slice(follow::RULES);
     rules.extend_from_slice(pool::RULES);
     rules.extend_from_slice(activations::RULES);

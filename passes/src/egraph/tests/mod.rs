@@ -7,6 +7,7 @@ mod follow;
 mod fusion;
 mod linear;
 mod norm;
+mod patchify;
 mod patterns;
 mod pool;
 mod reparam;
