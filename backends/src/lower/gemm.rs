@@ -63,11 +63,14 @@ impl Tile {
 
     /// The tile for one dense `m` x `n` x `k` product. With 16 registers a 3 x 3
     /// tile (9 accumulators, 3 B vectors, 1 A value) does 9 FMAs per 6 loads
-    /// instead of 8 per 6, and is the faster one on large products (512^3: 61%
-    /// of the 128-bit peak against 55%); on the zoo's smaller or narrower
-    /// products its edge tiles (12 columns, 3 rows against channel counts that
-    /// are multiples of 8) cost more than it gains, so it is kept to products
-    /// whose every side is at least [`SQUARE_TILE_MIN`].
+    /// instead of 8 per 6, and is the faster one on large products (measured
+    /// with `--kernels portable`: 512^3 at 57-64% of the 128-bit peak against
+    /// 51-56%, 256^3 in 0.91 ms against 1.00). On the zoo's narrower products
+    /// its edge tiles (12 columns, 3 rows against channel counts that are
+    /// multiples of 8) cost more than it gains: taking it from a smallest side
+    /// of 96 (or 32) slowed mobilenet_v2 by ~7% (~12%) and convnext_atto by ~4%
+    /// (~8%). So it is kept to products whose every side is at least
+    /// [`SQUARE_TILE_MIN`].
     fn for_product(self, m: usize, n: usize, k: usize) -> Tile {
         let large = m.min(n).min(k) >= SQUARE_TILE_MIN;
         if self.rows == 4 && self.vectors == 2 && large {
