@@ -63,21 +63,36 @@ struct Parts {
 
 impl FloatMath<'_> {
     fn erf_f32_parts(&mut self, a: &Expr) -> Parts {
+        let small = a.clone().compare(CompareOp::Lt, self.c(SPLIT));
         let z = self.let_("erf_z", a.clone() * a.clone());
-        let correction = self.poly(&z, &SMALL_P) / self.poly(&z, &SMALL_Q);
-        let erf_small = self.let_("erf_small", a.clone().fma(correction, a.clone()));
         // Clamped into the fit's range (NaN stays NaN: min/max propagate it).
         let t = self.let_(
             "erf_t",
             a.clone().max(self.c(SPLIT)).min(self.c(SATURATION)),
         );
-        let tail = self.poly(&t, &TAIL_R) / self.poly(&t, &TAIL_S);
+        // Each lane needs only one of the two quotients P/Q and R/S: selecting
+        // numerator and denominator first costs one division instead of two
+        // (the division is the slowest step), and gives each lane the same
+        // quotient as dividing both.
+        let numerator = Self::sel(
+            small.clone(),
+            self.poly(&z, &SMALL_P),
+            self.poly(&t, &TAIL_R),
+        );
+        let denominator = Self::sel(
+            small.clone(),
+            self.poly(&z, &SMALL_Q),
+            self.poly(&t, &TAIL_S),
+        );
+        let quotient = self.let_("erf_quotient", numerator / denominator);
+        let erf_small = self.let_("erf_small", a.clone().fma(quotient.clone(), a.clone()));
+        let tail = quotient;
         // The fit dips just below zero at its end; erfc does not.
         let tail = tail.max(self.c(0.0));
         let beyond = a.clone().compare(CompareOp::Gt, self.c(SATURATION));
         let erfc_tail = self.let_("erfc_tail", Self::sel(beyond, self.c(0.0), tail));
         Parts {
-            small: a.clone().compare(CompareOp::Lt, self.c(SPLIT)),
+            small,
             erf_small,
             erfc_tail,
         }
