@@ -209,11 +209,12 @@ pub(super) fn is_identity(epilogue: Epilogue, lanes: u8) -> bool {
 pub(super) const MAX_GATHER_STRIDE: i64 = 16;
 
 /// Whether `level`'s microkernel reads B columns `stride` elements apart:
-/// contiguous ones always, strided ones by AVX-512 gathers.
+/// contiguous ones always, two apart by pair loads, further apart by AVX-512
+/// gathers.
 pub(super) fn reads_columns_apart(level: Microkernel, stride: i64) -> bool {
     match level {
         Microkernel::Portable => false,
-        Microkernel::Avx2 => stride == 1,
+        Microkernel::Avx2 => (1..=2).contains(&stride),
         Microkernel::Avx512 => (1..=MAX_GATHER_STRIDE).contains(&stride),
     }
 }

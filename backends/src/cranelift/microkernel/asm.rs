@@ -13,7 +13,9 @@
 //! the code touches exactly the tile's footprint. AVX-512 tiles also take B with
 //! strided columns (a strided convolution's input rows): with stride 2 each B
 //! vector is the even elements of two (masked) loads, picked by `vpermt2ps`;
-//! with a larger stride a masked `vgatherdps` of the columns' elements.
+//! with a larger stride a masked `vgatherdps` of the columns' elements. AVX2
+//! tiles take stride 2 the same way: two `vmaskmovps` loads, their even elements
+//! picked by `vshufps` and put in column order by `vpermpd`.
 
 use iced_x86::IcedError;
 use iced_x86::code_asm::*;
@@ -223,17 +225,50 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
 
 /// The AVX2+FMA tile: `rows x vectors` ymm accumulators; the tail mask (lanes
 /// all ones where a column exists) is built on the stack, below a lowered rsp.
+/// With B's columns two apart, the masks of the pair loads stay on the stack
+/// (no register is left for them) for the whole function.
 pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let mut a = CodeAssembler::new(64)?;
     let vectors = shape.cols.div_ceil(AVX2_LANES);
     let tail = shape.cols % AVX2_LANES;
+    let pairs = shape.b_stride == 2;
     let mask = ymm15;
+    // Lanes `0..n` all ones, the others zero, at `[rsp + at]`.
+    let lane_mask = |a: &mut CodeAssembler, at: i32, n: usize| -> Result<(), IcedError> {
+        for lane in 0..AVX2_LANES {
+            let bits: i32 = if lane < n { -1 } else { 0 };
+            a.mov(dword_ptr(rsp + at + (lane * 4) as i32), bits)?;
+        }
+        Ok(())
+    };
+    // The elements of B a pair vector spans (columns two apart): the low load
+    // takes the first `min(span, 8)`, the high load the rest.
+    let vector_cols = |v: usize| {
+        if tail != 0 && v == vectors - 1 {
+            tail
+        } else {
+            AVX2_LANES
+        }
+    };
+    let span = |v: usize| 2 * vector_cols(v) - 1;
+    // Pair masks: [rsp] the high half of a full pair (7 lanes), [rsp + 32] the
+    // masked half of the last vector's pair when it is shorter.
+    const FULL_HIGH: i32 = 0;
+    const LAST_PART: i32 = 32;
+    if pairs {
+        a.sub(rsp, 64)?;
+        lane_mask(&mut a, FULL_HIGH, AVX2_LANES - 1)?;
+        let last = span(vectors - 1);
+        let part = if last < AVX2_LANES {
+            last
+        } else {
+            last - AVX2_LANES
+        };
+        lane_mask(&mut a, LAST_PART, part)?;
+    }
     if tail != 0 {
         a.sub(rsp, 32)?;
-        for lane in 0..AVX2_LANES {
-            let bits: i32 = if lane < tail { -1 } else { 0 };
-            a.mov(dword_ptr(rsp + (lane * 4) as i32), bits)?;
-        }
+        lane_mask(&mut a, 0, tail)?;
         a.vmovdqu(mask, ymmword_ptr(rsp))?;
         a.add(rsp, 32)?;
     }
@@ -250,17 +285,47 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
             }
         }
     }
+    let av = ymm14;
     reduction_loops(&mut a, shape, &mut |a| {
         for v in 0..vectors {
-            let at = ymmword_ptr(rsi + (v * AVX2_LANES * 4) as i32);
             let b = YMM[AVX2_ACCUMULATORS + v];
+            if pairs {
+                // Elements 0..16 of the pair in `b` (low) and ymm14 (high),
+                // masked to the span; ymm14 is free until the broadcasts.
+                let low = ymmword_ptr(rsi + disp((2 * v * AVX2_LANES) as i64));
+                let high = ymmword_ptr(rsi + disp(((2 * v + 1) * AVX2_LANES) as i64));
+                let part = ymmword_ptr(rsp + LAST_PART);
+                let span = span(v);
+                if span >= AVX2_LANES {
+                    a.vmovups(b, low)?;
+                } else {
+                    a.vmovdqu(av, part)?;
+                    a.vmaskmovps(b, av, low)?;
+                }
+                if span > AVX2_LANES {
+                    let high_mask = if span == 2 * AVX2_LANES - 1 {
+                        ymmword_ptr(rsp + FULL_HIGH)
+                    } else {
+                        part
+                    };
+                    a.vmovdqu(av, high_mask)?;
+                    a.vmaskmovps(av, av, high)?;
+                } else {
+                    a.vxorps(av, av, av)?;
+                }
+                // Per 128-bit half, elements 0, 2 of low then of high: quads
+                // (0 2)(8 10)(4 6)(12 14); vpermpd swaps the middle two.
+                a.vshufps(b, b, av, 0x88)?;
+                a.vpermpd(b, b, 0xD8)?;
+                continue;
+            }
+            let at = ymmword_ptr(rsi + (v * AVX2_LANES * 4) as i32);
             if masked(v) {
                 a.vmaskmovps(b, mask, at)?;
             } else {
                 a.vmovups(b, at)?;
             }
         }
-        let av = ymm14;
         for r in 0..shape.rows {
             a.vbroadcastss(av, dword_ptr(rdi + disp(r as i64 * shape.a_stride)))?;
             for v in 0..vectors {
@@ -278,6 +343,9 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
                 a.vmovups(at, acc(r, v))?;
             }
         }
+    }
+    if pairs {
+        a.add(rsp, 64)?;
     }
     a.vzeroupper()?;
     a.ret()?;

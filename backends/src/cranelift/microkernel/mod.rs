@@ -41,8 +41,8 @@ pub(crate) struct TileShape {
 
 impl TileShape {
     /// The shape of `tile` of `kernel` when `level` has a microkernel for it: f32
-    /// operands, B's columns contiguous (AVX-512 also gathers columns up to
-    /// [`MAX_GATHER_STRIDE`] apart), 1 to 3 non-empty reduction dims, the
+    /// operands, B's columns contiguous or two apart (AVX-512 also gathers
+    /// columns up to [`MAX_GATHER_STRIDE`] apart), 1 to 3 non-empty reduction dims, the
     /// accumulators fitting the registers and every displacement an i32.
     pub(crate) fn of(kernel: &Kernel, tile: &GemmTile, level: Microkernel) -> Option<TileShape> {
         // A tile at most 8 columns wide wastes half a zmm register or more: its
@@ -52,7 +52,7 @@ impl TileShape {
         let level = match level {
             Microkernel::Avx512
                 if tile.cols <= asm::AVX2_LANES
-                    && tile.b.stride == 1
+                    && (1..=2).contains(&tile.b.stride)
                     && tile.rows <= asm::AVX2_ACCUMULATORS =>
             {
                 Microkernel::Avx2
@@ -80,6 +80,7 @@ impl TileShape {
             .into_iter()
             .all(f32_buffer)
             && (tile.b.stride == 1
+                || (level == Microkernel::Avx2 && tile.b.stride == 2)
                 || (level == Microkernel::Avx512
                     && (2..=MAX_GATHER_STRIDE).contains(&tile.b.stride)))
             && tile.rows >= 1

@@ -2,7 +2,7 @@
 //! kernels, each a single GEMM tile statement of a random shape — every row
 //! count, column tails (narrower than one vector too), K = 1, one to three
 //! reduction dims, accumulate and overwrite, odd strides and offsets, gathered
-//! (strided) B columns for AVX-512 — compiled
+//! (strided) B columns for AVX-512, columns two apart for AVX2 — compiled
 //! once per instruction set, run natively where the CPU has it, and compared with
 //! the interpreter running the tiles' portable expansion.
 
@@ -66,11 +66,12 @@ fn random_tile(
         step *= counts[d] as i64;
     }
     let a_stride = k as i64 + rng.random_range(0..4);
-    // B: columns `b_col` apart (gathered: AVX-512 only), one row of them (plus
+    // B: columns `b_col` apart (gathered: AVX-512 only; 2: AVX2 too), one row of them (plus
     // slack) per innermost step.
     let b_col = match level {
         Microkernel::Avx512 => [1, 1, 2, 3, 16][rng.random_range(0..5)],
-        _ => 1,
+        Microkernel::Avx2 => [1, 2][rng.random_range(0..2)],
+        Microkernel::Portable => 1,
     };
     let b_row = (cols as i64 - 1) * b_col + 1 + rng.random_range(0..5);
     let mut b_steps = vec![0i64; dims];

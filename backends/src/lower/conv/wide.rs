@@ -10,7 +10,7 @@
 //! rows are emitted one by one with their own row range, the interior rows as one
 //! loop; columns as in `tiled`: the interior segment, then each border column.
 //! A stride along the row makes B's columns strided: the AVX-512 tile gathers
-//! them (up to [`gemm_tiles::MAX_GATHER_STRIDE`]), AVX2 takes unit strides only.
+//! them (up to [`gemm_tiles::MAX_GATHER_STRIDE`]), AVX2 takes strides 1 and 2.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, ReductionDim};
