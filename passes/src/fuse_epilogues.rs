@@ -18,7 +18,7 @@ mod patterns;
 
 use std::collections::{HashMap, HashSet};
 
-use nnc_ir::ops::{Binary, Fused, Step, Unary};
+use nnc_ir::ops::{Binary, Fused, Step};
 use nnc_ir::{DType, Graph, IrError, Node, NodeId, Op, ValueId};
 
 /// What a consumer of the running value may become, checked in order.
@@ -180,23 +180,7 @@ fn activation(_: &Chain, _: &Graph, node: &Node, _: ValueId) -> Option<(Step, Op
     let Op::Unary(u) = node.op else {
         return None;
     };
-    let fusable = matches!(
-        u,
-        Unary::Relu
-            | Unary::LeakyRelu { .. }
-            | Unary::Sigmoid
-            | Unary::Tanh
-            | Unary::HardSwish
-            | Unary::HardSigmoid { .. }
-            | Unary::Gelu { .. }
-            | Unary::Elu { .. }
-            | Unary::Selu { .. }
-            | Unary::Celu { .. }
-            | Unary::Softplus
-            | Unary::Mish
-            | Unary::Abs
-            | Unary::Neg
-    );
+    let fusable = Step::fusable_activation(u);
     fusable.then_some((Step::Unary(u), None))
 }
 

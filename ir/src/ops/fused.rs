@@ -48,6 +48,31 @@ pub enum Step {
     Gate(Unary),
 }
 
+impl Step {
+    /// Whether `u` can be a [`Step::Unary`]: the activations whose f32 epilogue
+    /// lowering is a short expression (no step changes the type). The fusion
+    /// rules of the e-graph and the greedy fallback pass both ask this.
+    pub fn fusable_activation(u: Unary) -> bool {
+        matches!(
+            u,
+            Unary::Relu
+                | Unary::LeakyRelu { .. }
+                | Unary::Sigmoid
+                | Unary::Tanh
+                | Unary::HardSwish
+                | Unary::HardSigmoid { .. }
+                | Unary::Gelu { .. }
+                | Unary::Elu { .. }
+                | Unary::Selu { .. }
+                | Unary::Celu { .. }
+                | Unary::Softplus
+                | Unary::Mish
+                | Unary::Abs
+                | Unary::Neg
+        )
+    }
+}
+
 /// How an extra operand of a fused op spreads over the anchor's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OperandForm {

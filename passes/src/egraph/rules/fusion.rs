@@ -69,23 +69,7 @@ pub const RULES: &[NodeRule] = step_rules![
 
 /// Condition `activation`: the unary ops whose f32 lowering the epilogue has.
 fn activation(u: Unary) -> bool {
-    matches!(
-        u,
-        Unary::Relu
-            | Unary::LeakyRelu { .. }
-            | Unary::Sigmoid
-            | Unary::Tanh
-            | Unary::HardSwish
-            | Unary::HardSigmoid { .. }
-            | Unary::Gelu { .. }
-            | Unary::Elu { .. }
-            | Unary::Selu { .. }
-            | Unary::Celu { .. }
-            | Unary::Softplus
-            | Unary::Mish
-            | Unary::Abs
-            | Unary::Neg
-    )
+    Step::fusable_activation(u)
 }
 
 /// A fusable producer found in a class: the anchor op, its operand slots, the
