@@ -126,6 +126,35 @@ impl Convolution<'_> {
                            (kh0, kh1): (i64, i64)| {
                     let y_row = image.clone() * ys[0] + first.clone() * ys[1] + oh.clone() * ys[2];
                     let ih0 = oh * stride_h + (kh0 * dil_h - pad_h);
+                    // Output columns `[c0, c1)` of the row from kernel column `tap`
+                    // on (the reduction adds the rest), stored as accumulated.
+                    let columns = |tap: i64, c0: i64, c1: i64| gemm::Product {
+                        m: rows,
+                        n: (c1 - c0) as usize,
+                        reduction: gemm::Reduction::Dense(0),
+                        a: gemm::Matrix {
+                            buf: self.w.buf,
+                            offset: first.clone() * ws[0] + (kh0 * ws[2] + tap),
+                            row: ws[0],
+                            col: 0,
+                        },
+                        b: gemm::Matrix {
+                            buf: self.x.buf,
+                            offset: x_chans.clone()
+                                + ih0.clone() * xs[2]
+                                + (c0 * stride_w - pad_w + tap * dil_w),
+                            row: 0,
+                            col: stride_w,
+                        },
+                        y: gemm::Matrix {
+                            buf: self.y.buf,
+                            offset: y_row.clone() + c0,
+                            row: ys[1],
+                            col: 1,
+                        },
+                        epilogue: &store_as_accumulated,
+                        long_epilogue: true,
+                    };
                     if let Some(order) = &by_tap
                         && kh1 > kh0
                     {
@@ -146,35 +175,8 @@ impl Convolution<'_> {
                                 b: dil_h * xs[2],
                             },
                         ];
-                        let plain = |_: &mut KernelBuilder, acc: Expr, _: Expr, _: Expr, _: u8| acc;
                         for (n, &(kw, c0, c1)) in order.iter().enumerate() {
-                            let product = gemm::Product {
-                                m: rows,
-                                n: (c1 - c0) as usize,
-                                reduction: gemm::Reduction::Dense(0),
-                                a: gemm::Matrix {
-                                    buf: self.w.buf,
-                                    offset: first.clone() * ws[0] + (kh0 * ws[2] + kw),
-                                    row: ws[0],
-                                    col: 0,
-                                },
-                                b: gemm::Matrix {
-                                    buf: self.x.buf,
-                                    offset: x_chans.clone()
-                                        + ih0.clone() * xs[2]
-                                        + (c0 * stride_w - pad_w + kw * dil_w),
-                                    row: 0,
-                                    col: stride_w,
-                                },
-                                y: gemm::Matrix {
-                                    buf: self.y.buf,
-                                    offset: y_row.clone() + c0,
-                                    row: ys[1],
-                                    col: 1,
-                                },
-                                epilogue: &plain,
-                                long_epilogue: true,
-                            };
+                            let product = columns(kw, c0, c1);
                             gemm_tiles::emit_into(k, &product, &reduction, level, lanes, n > 0);
                         }
                         let epilogue =
@@ -238,31 +240,8 @@ impl Convolution<'_> {
                                 self.finish(k, acc, first.clone() + i, at, lanes)
                             };
                         let product = gemm::Product {
-                            m: rows,
-                            n: (c1 - c0) as usize,
-                            reduction: gemm::Reduction::Dense(0),
-                            a: gemm::Matrix {
-                                buf: self.w.buf,
-                                offset: first.clone() * ws[0] + (kh0 * ws[2] + t0),
-                                row: ws[0],
-                                col: 0,
-                            },
-                            b: gemm::Matrix {
-                                buf: self.x.buf,
-                                offset: x_chans.clone()
-                                    + ih0.clone() * xs[2]
-                                    + (c0 * stride_w - pad_w + t0 * dil_w),
-                                row: 0,
-                                col: stride_w,
-                            },
-                            y: gemm::Matrix {
-                                buf: self.y.buf,
-                                offset: y_origin.clone(),
-                                row: ys[1],
-                                col: 1,
-                            },
                             epilogue: &epilogue,
-                            long_epilogue: true,
+                            ..columns(t0, c0, c1)
                         };
                         gemm_tiles::emit(k, &product, &reduction, level, lanes);
                     }
@@ -290,4 +269,10 @@ impl Convolution<'_> {
             });
         });
     }
+}
+
+/// The epilogue of a partial product: the accumulators as they are (the finished
+/// row gets the real epilogue once every kernel column has added its part).
+fn store_as_accumulated(_: &mut KernelBuilder, acc: Expr, _: Expr, _: Expr, _: u8) -> Expr {
+    acc
 }
