@@ -41,20 +41,7 @@ fn gelu_tanh_form_is_recognised() {
         let one = b.scalar(1.0);
         let e = b.binary(Binary::Add, one, t);
         let half = b.scalar(0.5);
-        let y = match form % 3 {
-            0 => {
-                let h = b.binary(Binary::Mul, half, e);
-                b.binary(Binary::Mul, x, h)
-            }
-            1 => {
-                let xe = b.binary(Binary::Mul, x, e);
-                b.binary(Binary::Mul, xe, half)
-            }
-            _ => {
-                let xh = b.binary(Binary::Mul, x, half);
-                b.binary(Binary::Mul, e, xh)
-            }
-        };
+        let y = b.half_product(x, half, e, form);
         let (g, mut rng) = b.finish(vec![y]);
         let (out, report) = optimise(&g, &mut rng);
         assert_eq!(out.node_count(), 1, "form {form}\n{out}");

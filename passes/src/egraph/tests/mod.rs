@@ -27,6 +27,25 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// `0.5 * x * e` (`half` the constant 0.5) in one of the three orders
+    /// exporters write GELU's last products in (`form % 3`).
+    pub fn half_product(&mut self, x: ValueId, half: ValueId, e: ValueId, form: u64) -> ValueId {
+        match form % 3 {
+            0 => {
+                let h = self.binary(Binary::Mul, half, e);
+                self.binary(Binary::Mul, x, h)
+            }
+            1 => {
+                let xe = self.binary(Binary::Mul, x, e);
+                self.binary(Binary::Mul, xe, half)
+            }
+            _ => {
+                let xh = self.binary(Binary::Mul, x, half);
+                self.binary(Binary::Mul, e, xh)
+            }
+        }
+    }
+
     pub fn new(seed: u64) -> Builder {
         Builder {
             g: Graph::new("test"),

@@ -15,20 +15,7 @@ fn gelu_erf_form_is_recognised() {
         let d = b.binary(Binary::Div, x, sqrt2);
         let e = b.node(Op::Unary(Unary::Erf), &[Some(d)]);
         let e = b.binary(Binary::Add, e, one);
-        let y = match form {
-            0 => {
-                let h = b.binary(Binary::Mul, half, e);
-                b.binary(Binary::Mul, x, h)
-            }
-            1 => {
-                let xe = b.binary(Binary::Mul, x, e);
-                b.binary(Binary::Mul, xe, half)
-            }
-            _ => {
-                let xh = b.binary(Binary::Mul, x, half);
-                b.binary(Binary::Mul, e, xh)
-            }
-        };
+        let y = b.half_product(x, half, e, form);
         let (g, mut rng) = b.finish(vec![y]);
         let (out, report) = optimise(&g, &mut rng);
         assert_eq!(count(&out, "Gelu"), 1, "form {form}\n{out}");
