@@ -78,6 +78,8 @@ check "zoo: native x86_64" testsuite/zoo.sh "$nnc" native
 # The wide GEMM microkernels, at each level the host can run.
 if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
   check "zoo: native x86_64 AVX2 microkernels" testsuite/zoo.sh "$nnc" native --cpu avx2,fma
+  check "conformance: native x86_64 AVX2 microkernels" conformance --engine native \
+    --form aot --cpu avx2,fma --json "$root/target/conformance-native-avx2.json"
 fi
 if grep -qw avx512f /proc/cpuinfo; then
   check "zoo: native x86_64 AVX-512 microkernels" testsuite/zoo.sh "$nnc" native --cpu avx512f
