@@ -60,6 +60,35 @@ pub struct Saturation {
     pub applied: BTreeMap<String, usize>,
     /// E-classes visited per iteration (all of them on the first).
     pub visited: Vec<usize>,
+    /// Where the time went.
+    pub phases: Phases,
+}
+
+/// Wall time of saturation's phases, in ms: searching the visited classes,
+/// applying the matches, egg's `rebuild`, and finding what changed (the classes
+/// to visit next).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Phases {
+    pub search: f64,
+    pub apply: f64,
+    pub rebuild: f64,
+    pub track: f64,
+}
+
+impl Phases {
+    fn add(self, other: Phases) -> Phases {
+        Phases {
+            search: self.search + other.search,
+            apply: self.apply + other.apply,
+            rebuild: self.rebuild + other.rebuild,
+            track: self.track + other.track,
+        }
+    }
+}
+
+/// Milliseconds since `t`.
+fn millis(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 impl Saturation {
@@ -80,6 +109,7 @@ impl Saturation {
             classes: next.classes,
             applied: self.applied,
             visited: self.visited,
+            phases: self.phases.add(next.phases),
         }
     }
 }
@@ -103,14 +133,22 @@ pub fn saturate_visiting(
     reach: Option<usize>,
 ) -> (IrEGraph, Saturation) {
     let start = Instant::now();
-    egraph.rebuild();
     let mut saturation = Saturation::default();
+    // egg's rebuild sweeps every class even when there is nothing to do; the
+    // e-graph handed over is usually rebuilt already.
+    if !egraph.clean {
+        egraph.rebuild();
+    }
+    saturation.phases.rebuild += millis(start);
+    let heads = rule_heads(rewrites);
+    let t = Instant::now();
     let mut sizes = ClassSizes::default();
     sizes.snapshot(&egraph);
     // The first iteration visits every class, in the order they were added
     // (operands before users, roughly model order: good locality).
     let mut visit: Vec<Id> = egraph.classes().map(|c| c.id).collect();
     visit.sort_unstable();
+    saturation.phases.track += millis(t);
     let stop = loop {
         if visit.is_empty() {
             break "saturated".to_string();
@@ -123,8 +161,10 @@ pub fn saturate_visiting(
         let hit = iterate(
             &mut egraph,
             rewrites,
+            &heads,
             &visit,
             &mut saturation.applied,
+            &mut saturation.phases,
             |eg| {
                 if eg.total_size() > limits.nodes {
                     Some(format!("node limit ({})", limits.nodes))
@@ -135,16 +175,20 @@ pub fn saturate_visiting(
                 }
             },
         );
+        let t = Instant::now();
         egraph.rebuild();
+        saturation.phases.rebuild += millis(t);
         if let Some(why) = hit {
             break why;
         }
+        let t = Instant::now();
         let (fresh, grown) = sizes.changed(&egraph);
         visit = match reach {
             Some(levels) => ancestors(&egraph, fresh, grown, levels),
             None if fresh.is_empty() && grown.is_empty() => vec![],
             None => egraph.classes().map(|c| c.id).collect(),
         };
+        saturation.phases.track += millis(t);
     };
     saturation.stop = stop;
     saturation.nodes = egraph.total_number_of_nodes();
@@ -152,37 +196,39 @@ pub fn saturate_visiting(
     (egraph, saturation)
 }
 
-/// One iteration: every rule tried on every class of `visit` (searching all
-/// first, then applying, as egg's runner does, so rules see the e-graph as it was
-/// at the start of the iteration). Returns why it stopped early, if it did.
-fn iterate(
-    egraph: &mut IrEGraph,
-    rewrites: &[Rewrite<Enode, IrAnalysis>],
-    visit: &[Id],
-    applied: &mut BTreeMap<String, usize>,
-    over_limit: impl Fn(&IrEGraph) -> Option<String>,
-) -> Option<String> {
-    // The head op of each rule that is a table rule: such a rule is only searched
-    // in classes holding that op (one look at the class instead of one per rule).
+/// The head op of each rule that is a table rule: such a rule is only searched
+/// in classes holding that op (one look at the class instead of one per rule).
+fn rule_heads(rewrites: &[Rewrite<Enode, IrAnalysis>]) -> Vec<Option<&'static str>> {
     let table = super::rules::all_rules();
-    let heads: Vec<Option<&str>> = rewrites
+    rewrites
         .iter()
         .map(|r| {
             let name = r.name.as_str();
             table.iter().find(|t| t.name == name).map(|t| t.head)
         })
-        .collect();
+        .collect()
+}
+
+/// One iteration: every rule tried on every class of `visit` (searching all
+/// first, then applying, as egg's runner does, so rules see the e-graph as it was
+/// at the start of the iteration). Returns why it stopped early, if it did.
+#[allow(clippy::too_many_arguments)]
+fn iterate(
+    egraph: &mut IrEGraph,
+    rewrites: &[Rewrite<Enode, IrAnalysis>],
+    heads: &[Option<&str>],
+    visit: &[Id],
+    applied: &mut BTreeMap<String, usize>,
+    phases: &mut Phases,
+    over_limit: impl Fn(&IrEGraph) -> Option<String>,
+) -> Option<String> {
+    let t = Instant::now();
     let mut matches = Vec::new();
     let mut ops: Vec<&str> = Vec::new();
     for &class in visit {
         let class = egraph.find(class);
         ops.clear();
-        ops.extend(
-            egraph[class]
-                .nodes
-                .iter()
-                .filter_map(|n| n.as_op().map(|(op, _)| op.name())),
-        );
+        ops.extend(egraph[class].nodes.iter().filter_map(Enode::op_name));
         for (k, rewrite) in rewrites.iter().enumerate() {
             if heads[k].is_some_and(|h| !ops.contains(&h)) {
                 continue;
@@ -195,6 +241,21 @@ fn iterate(
             }
         }
     }
+    phases.search += millis(t);
+    let t = Instant::now();
+    let hit = apply(egraph, rewrites, &matches, applied, over_limit);
+    phases.apply += millis(t);
+    hit
+}
+
+/// Applies the `matches` (index of the rewrite, what it matched) in order.
+fn apply(
+    egraph: &mut IrEGraph,
+    rewrites: &[Rewrite<Enode, IrAnalysis>],
+    matches: &[(usize, egg::SearchMatches<'_, Enode>)],
+    applied: &mut BTreeMap<String, usize>,
+    over_limit: impl Fn(&IrEGraph) -> Option<String>,
+) -> Option<String> {
     // Checked every so many matches: often enough to stop near the limit, rarely
     // enough that the check costs nothing.
     for (n, (k, m)) in matches.iter().enumerate() {

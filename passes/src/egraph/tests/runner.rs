@@ -61,6 +61,50 @@ fn egraph_size_grows_linearly_with_depth() {
     assert!(s8 <= 2 * s4 + 8, "4 blocks: {s4} e-nodes, 8 blocks: {s8}");
 }
 
+/// Saturation's work grows linearly with depth: each added block adds the same
+/// e-nodes, classes, class visits and rule applications. Counts, not times, so
+/// that a loaded machine cannot make it fail; `depth_scaling` measures the times.
+#[test]
+fn work_per_block_is_the_same_at_every_depth() {
+    let work = |depth: usize| {
+        let b = stack(depth);
+        let report = crate::egraph::optimize(&b.g, &EgraphOptions::default())
+            .unwrap()
+            .1;
+        assert_eq!(report.stop, "saturated");
+        [
+            report.egraph_nodes,
+            report.egraph_classes,
+            report.class_visits,
+            report.rewrites.values().sum(),
+            report.iterations,
+        ]
+    };
+    let (w8, w16, w32) = (work(8), work(16), work(32));
+    for (k, what) in [
+        "e-nodes",
+        "classes",
+        "class visits",
+        "rewrites",
+        "iterations",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (a, b, c) = (w8[k], w16[k], w32[k]);
+        assert!(
+            b >= a && c >= b,
+            "{what}: {a}, {b}, {c} at 8, 16, 32 blocks"
+        );
+        assert_eq!(
+            c - b,
+            2 * (b - a),
+            "{what}: {a}, {b}, {c} at 8, 16, 32 blocks: not the same per block"
+        );
+    }
+    assert!(w32[2] > w8[2], "saturation visited something");
+}
+
 /// Without rules, IR -> e-graph -> IR gives back the same program.
 #[test]
 fn conversion_round_trips() {
@@ -88,49 +132,70 @@ fn conversion_round_trips() {
 
 /// Optimiser time and e-graph size against depth (`cargo test --release -p
 /// nnc-passes depth_scaling -- --ignored --nocapture`): a measurement, not a check.
-/// Per block, both should stay roughly constant as the stack deepens. Time is this
-/// thread's CPU time (waiting for a core on a shared machine does not count),
-/// averaged over enough runs to be well above the clock's tick; the phase split is
-/// wall time of the last run. `NNC_DEPTH=N` measures one depth only.
+/// Per block, both should stay roughly constant as the stack deepens. Each number
+/// is the median over the runs (at least 5) of µs per block: the total is this
+/// thread's CPU time (waiting for a core on a shared machine does not count), the
+/// phases are wall time: IR -> e-graph, saturation's search / apply / egg's
+/// rebuild / tracking what changed, both extractions, e-graph -> IR with new
+/// weights, freeing the e-graph. `NNC_DEPTH=N` measures one depth only.
 #[test]
 #[ignore]
 fn depth_scaling() {
     let only: Option<usize> = std::env::var("NNC_DEPTH").ok().and_then(|d| d.parse().ok());
     println!(
-        "blocks  e-nodes  per block  iterations  runs  cpu ms/run  per block ms  (saturate / extract / rebuild ms)"
+        "blocks  e-nodes  /block  iters  runs |  cpu µs/block | convert  search   apply rebuild   track extract  to-IR    drop  (wall µs/block)"
     );
     for depth in [8, 16, 32, 64, 128, 256] {
         if only.is_some_and(|d| d != depth) {
             continue;
         }
         let b = stack(depth);
-        let runs = (2048 / depth).max(4);
+        let runs = (2048 / depth).max(5);
         let options = EgraphOptions::default();
-        let start = std::time::Instant::now();
-        let cpu = thread_cpu_ms();
-        let mut report = None;
+        let mut rows: Vec<[f64; 9]> = Vec::new();
+        let mut last = None;
         for _ in 0..runs {
-            report = Some(crate::egraph::optimize(&b.g, &options).unwrap().1);
+            let start = std::time::Instant::now();
+            let cpu = thread_cpu_ms();
+            let report = crate::egraph::optimize(&b.g, &options).unwrap().1;
+            let wall = start.elapsed().as_secs_f64() * 1e3;
+            let total = match (cpu, thread_cpu_ms()) {
+                (Some(a), Some(b)) => b - a,
+                _ => wall,
+            };
+            let p = report.phases;
+            rows.push([
+                total,
+                report.convert_millis,
+                p.search,
+                p.apply,
+                p.rebuild,
+                p.track,
+                report.extract_millis,
+                report.rebuild_millis,
+                report.drop_millis,
+            ]);
+            last = Some(report);
         }
-        let wall = start.elapsed().as_secs_f64() * 1e3;
-        let total = match (cpu, thread_cpu_ms()) {
-            (Some(a), Some(b)) => b - a,
-            _ => wall,
-        };
-        let report = report.expect("at least one run");
-        let ms = total / runs as f64;
-        println!(
-            "{depth:6}  {:7}  {:9.1}  {:10}  {runs:4}  {:10.2}  {:12.3}  ({:.1} / {:.1} / {:.1}) {}",
+        let report = last.expect("at least one run");
+        let per_block: Vec<f64> = (0..9)
+            .map(|k| {
+                let mut column: Vec<f64> = rows.iter().map(|r| r[k]).collect();
+                column.sort_by(f64::total_cmp);
+                column[column.len() / 2] * 1e3 / depth as f64
+            })
+            .collect();
+        print!(
+            "{depth:6}  {:7}  {:6.1}  {:5}  {runs:4} | {:13.0} |",
             report.egraph_nodes,
             report.egraph_nodes as f64 / depth as f64,
             report.iterations,
-            ms,
-            ms / depth as f64,
-            report.saturate_millis,
-            report.extract_millis,
-            report.rebuild_millis,
-            report.stop
+            per_block[0],
         );
+        for v in &per_block[1..] {
+            print!(" {v:7.0}");
+        }
+        println!("  {}", report.stop);
     }
 }
 
