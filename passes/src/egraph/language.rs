@@ -8,10 +8,12 @@
 //! A later IR op (e.g. a fused kernel) needs no new variant: it is an `Op` like any
 //! other, because the key is the op itself.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use egg::{Id, Language};
 use nnc_ir::{DType, Op, Tensor, ValueId};
@@ -43,12 +45,13 @@ impl OpKey {
         // A fixed hasher: the same key hashes the same in every run and thread.
         let mut hasher = std::hash::DefaultHasher::new();
         key.hash(&mut hasher);
+        let op_hash = hasher.finish();
         outputs.hash(&mut hasher);
         OpKey {
             name: op.name(),
             outputs,
             hash: hasher.finish(),
-            keyed: Arc::new(KeyedOp { op, key }),
+            keyed: KEYED_OPS.with_borrow_mut(|ops| ops.intern(op_hash, op, key)),
         }
     }
 
@@ -63,6 +66,49 @@ impl OpKey {
 
     pub fn outputs(&self) -> usize {
         self.outputs
+    }
+}
+
+thread_local! {
+    static KEYED_OPS: RefCell<KeyedOps> = RefCell::default();
+}
+
+/// The ops alive on this thread, by the hash of their key, so that equal ops
+/// share one [`KeyedOp`]: rules rebuild the same ops over and over (a Mul per
+/// folded BatchNorm, the same fused kernel in every block), and sharing keeps the
+/// e-graph small and makes most key comparisons a pointer comparison.
+#[derive(Default)]
+struct KeyedOps {
+    by_hash: HashMap<u64, Vec<Weak<KeyedOp>>>,
+    /// Entries, live or dead, and how many trigger dropping the dead ones.
+    entries: usize,
+    prune_at: usize,
+}
+
+impl KeyedOps {
+    fn intern(&mut self, hash: u64, op: Op, key: String) -> Arc<KeyedOp> {
+        let bucket = self.by_hash.entry(hash).or_default();
+        if let Some(shared) = bucket
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|k| k.key == key)
+        {
+            return shared;
+        }
+        let keyed = Arc::new(KeyedOp { op, key });
+        bucket.push(Arc::downgrade(&keyed));
+        self.entries += 1;
+        // Dead entries are dropped once they could make up half the table, so it
+        // stays proportional to the ops alive (amortised O(1) per op).
+        if self.entries > self.prune_at {
+            self.by_hash.retain(|_, bucket| {
+                bucket.retain(|k| k.strong_count() > 0);
+                !bucket.is_empty()
+            });
+            self.entries = self.by_hash.values().map(Vec::len).sum();
+            self.prune_at = (2 * self.entries).max(1024);
+        }
+        keyed
     }
 }
 

@@ -209,6 +209,29 @@ fn rule_heads(rewrites: &[Rewrite<Enode, IrAnalysis>]) -> Vec<Option<&'static st
         .collect()
 }
 
+/// The rules to try on a class, by the op names it holds: table rules by their
+/// head, the others (`headless`) on every class.
+struct RulesByHead<'a> {
+    rules: std::collections::HashMap<&'a str, Vec<usize>>,
+    headless: Vec<usize>,
+}
+
+impl<'a> RulesByHead<'a> {
+    fn new(heads: &[Option<&'a str>]) -> Self {
+        let mut by_head = RulesByHead {
+            rules: Default::default(),
+            headless: vec![],
+        };
+        for (k, head) in heads.iter().enumerate() {
+            match head {
+                Some(h) => by_head.rules.entry(*h).or_default().push(k),
+                None => by_head.headless.push(k),
+            }
+        }
+        by_head
+    }
+}
+
 /// One iteration: every rule tried on every class of `visit` (searching all
 /// first, then applying, as egg's runner does, so rules see the e-graph as it was
 /// at the start of the iteration). Returns why it stopped early, if it did.
@@ -216,27 +239,43 @@ fn rule_heads(rewrites: &[Rewrite<Enode, IrAnalysis>]) -> Vec<Option<&'static st
 fn iterate(
     egraph: &mut IrEGraph,
     rewrites: &[Rewrite<Enode, IrAnalysis>],
-    heads: &[Option<&str>],
+    heads: &[Option<&'static str>],
     visit: &[Id],
     applied: &mut BTreeMap<String, usize>,
     phases: &mut Phases,
     over_limit: impl Fn(&IrEGraph) -> Option<String>,
 ) -> Option<String> {
     let t = Instant::now();
+    let by_head = RulesByHead::new(heads);
     let mut matches = Vec::new();
-    let mut ops: Vec<&str> = Vec::new();
+    let mut tried: Vec<usize> = Vec::new();
     for &class in visit {
         let class = egraph.find(class);
-        ops.clear();
-        ops.extend(egraph[class].nodes.iter().filter_map(Enode::op_name));
-        for (k, rewrite) in rewrites.iter().enumerate() {
-            if heads[k].is_some_and(|h| !ops.contains(&h)) {
-                continue;
+        tried.clear();
+        tried.extend_from_slice(&by_head.headless);
+        for name in egraph[class].nodes.iter().filter_map(Enode::op_name) {
+            if let Some(rules) = by_head.rules.get(name) {
+                tried.extend_from_slice(rules);
             }
-            if let Some(m) = rewrite
-                .searcher
-                .search_eclass_with_limit(egraph, class, usize::MAX)
-            {
+        }
+        // Rule order, as a sweep over all rules would find them.
+        tried.sort_unstable();
+        tried.dedup();
+        for &k in &tried {
+            let found = if heads[k].is_some() {
+                // A table rule matches every class holding its head op, which
+                // this class does: no need to look again.
+                Some(egg::SearchMatches {
+                    eclass: class,
+                    substs: vec![egg::Subst::default()],
+                    ast: None,
+                })
+            } else {
+                rewrites[k]
+                    .searcher
+                    .search_eclass_with_limit(egraph, class, usize::MAX)
+            };
+            if let Some(m) = found {
                 matches.push((k, m));
             }
         }

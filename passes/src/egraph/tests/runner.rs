@@ -132,12 +132,14 @@ fn conversion_round_trips() {
 
 /// Optimiser time and e-graph size against depth (`cargo test --release -p
 /// nnc-passes depth_scaling -- --ignored --nocapture`): a measurement, not a check.
-/// Per block, both should stay roughly constant as the stack deepens. Each number
-/// is the median over the runs (at least 5) of µs per block: the total is this
-/// thread's CPU time (waiting for a core on a shared machine does not count), the
-/// phases are wall time: IR -> e-graph, saturation's search / apply / egg's
-/// rebuild / tracking what changed, both extractions, e-graph -> IR with new
-/// weights, freeing the e-graph. `NNC_DEPTH=N` measures one depth only.
+/// Per block, both should stay roughly constant as the stack deepens. Times are µs
+/// per block. The total is this thread's CPU time (waiting for a core on a shared
+/// machine does not count), the median of 5 batches of runs, each batch long
+/// enough (~0.25 s) to be well above the clock's 4 ms tick. The phases are the
+/// median wall time over all runs: IR -> e-graph, saturation's search / apply /
+/// egg's rebuild / tracking what changed, both extractions, e-graph -> IR with
+/// new weights, freeing the e-graph (on a loaded machine they include waiting for
+/// a core). `NNC_DEPTH=N` measures one depth only.
 #[test]
 #[ignore]
 fn depth_scaling() {
@@ -145,55 +147,57 @@ fn depth_scaling() {
     println!(
         "blocks  e-nodes  /block  iters  runs |  cpu µs/block | convert  search   apply rebuild   track extract  to-IR    drop  (wall µs/block)"
     );
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     for depth in [8, 16, 32, 64, 128, 256] {
         if only.is_some_and(|d| d != depth) {
             continue;
         }
         let b = stack(depth);
-        let runs = (2048 / depth).max(5);
+        let per_batch = (512 / depth).max(1);
         let options = EgraphOptions::default();
-        let mut rows: Vec<[f64; 9]> = Vec::new();
+        let mut phases: Vec<[f64; 8]> = Vec::new();
+        let mut batches = Vec::new();
         let mut last = None;
-        for _ in 0..runs {
+        for _ in 0..5 {
             let start = std::time::Instant::now();
             let cpu = thread_cpu_ms();
-            let report = crate::egraph::optimize(&b.g, &options).unwrap().1;
+            for _ in 0..per_batch {
+                let report = crate::egraph::optimize(&b.g, &options).unwrap().1;
+                let p = report.phases;
+                phases.push([
+                    report.convert_millis,
+                    p.search,
+                    p.apply,
+                    p.rebuild,
+                    p.track,
+                    report.extract_millis,
+                    report.rebuild_millis,
+                    report.drop_millis,
+                ]);
+                last = Some(report);
+            }
             let wall = start.elapsed().as_secs_f64() * 1e3;
             let total = match (cpu, thread_cpu_ms()) {
                 (Some(a), Some(b)) => b - a,
                 _ => wall,
             };
-            let p = report.phases;
-            rows.push([
-                total,
-                report.convert_millis,
-                p.search,
-                p.apply,
-                p.rebuild,
-                p.track,
-                report.extract_millis,
-                report.rebuild_millis,
-                report.drop_millis,
-            ]);
-            last = Some(report);
+            batches.push(total * 1e3 / (per_batch * depth) as f64);
         }
         let report = last.expect("at least one run");
-        let per_block: Vec<f64> = (0..9)
-            .map(|k| {
-                let mut column: Vec<f64> = rows.iter().map(|r| r[k]).collect();
-                column.sort_by(f64::total_cmp);
-                column[column.len() / 2] * 1e3 / depth as f64
-            })
-            .collect();
         print!(
-            "{depth:6}  {:7}  {:6.1}  {:5}  {runs:4} | {:13.0} |",
+            "{depth:6}  {:7}  {:6.1}  {:5}  {:4} | {:13.0} |",
             report.egraph_nodes,
             report.egraph_nodes as f64 / depth as f64,
             report.iterations,
-            per_block[0],
+            phases.len(),
+            median(batches),
         );
-        for v in &per_block[1..] {
-            print!(" {v:7.0}");
+        for k in 0..8 {
+            let column = phases.iter().map(|r| r[k] * 1e3 / depth as f64).collect();
+            print!(" {:7.0}", median(column));
         }
         println!("  {}", report.stop);
     }
