@@ -158,6 +158,7 @@ pub fn saturate_visiting(
         }
         saturation.iterations += 1;
         saturation.visited.push(visit.len());
+        let before = (egraph.nodes().len(), egraph.number_of_classes());
         let hit = iterate(
             &mut egraph,
             rewrites,
@@ -175,11 +176,22 @@ pub fn saturate_visiting(
                 }
             },
         );
+        // No class made (the union-find did not grow) and none merged (so the
+        // count did not drop): the rules only found what is there. The e-graph
+        // is as rebuilt, and a rebuild, a sweep over every class, is skipped.
+        let unchanged = before == (egraph.nodes().len(), egraph.number_of_classes());
         let t = Instant::now();
-        egraph.rebuild();
+        if unchanged {
+            egraph.clean = true;
+        } else {
+            egraph.rebuild();
+        }
         saturation.phases.rebuild += millis(t);
         if let Some(why) = hit {
             break why;
+        }
+        if unchanged {
+            break "saturated".to_string();
         }
         let t = Instant::now();
         let (fresh, grown) = sizes.changed(&egraph);
