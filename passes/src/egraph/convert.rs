@@ -14,7 +14,7 @@ use nnc_ir::{Graph, IrError, Op, Tensor, ValueDef, ValueId};
 
 use super::analysis::{ClassFacts, IrAnalysis, IrEGraph, SMALL_VALUE_LIMIT};
 use super::extract::Choices;
-use super::language::{Enode, OpKey};
+use super::language::{Enode, OpKey, Operands};
 
 /// A graph in e-graph form, with what is needed to turn it back.
 pub struct Encoded {
@@ -66,7 +66,7 @@ pub fn to_egraph(graph: &Graph) -> Encoded {
     let absent = egraph.add(Enode::Absent);
     let mut origins = Vec::new();
     for (_, node) in graph.nodes() {
-        let operands = node
+        let operands: Operands = node
             .inputs
             .iter()
             .map(|i| i.map_or(absent, |v| classes[&v]))

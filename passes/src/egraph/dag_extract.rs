@@ -249,48 +249,77 @@ impl Flat {
     /// costs), not counting the class's own previous choice; and each class's cost.
     fn pick(&self, previous: &Program) -> (Vec<Option<u32>>, Vec<f64>) {
         let n = self.classes.len();
-        let mut cost = vec![f64::INFINITY; n];
-        let mut pick: Vec<Option<u32>> = vec![None; n];
-        let mut pending = self.distinct.clone();
-        let mut heap = BinaryHeap::new();
-        for (node, &waiting) in pending.iter().enumerate() {
-            if waiting == 0 {
-                heap.push(Candidate {
-                    cost: self.local[node],
-                    node: node as u32,
+        let mut round = Round {
+            cost: vec![f64::INFINITY; n],
+            pick: vec![None; n],
+            pending: self.distinct.clone(),
+            heap: BinaryHeap::new(),
+        };
+        // A class of leaves only (weights, inputs, literals: about a third of
+        // them) settles at once on its cheapest leaf, as it would off the heap:
+        // its cost depends on nothing else. Only the rest goes through the heap,
+        // which keeps it small.
+        let mut leaves = Vec::new();
+        for class in 0..n {
+            let nodes = self.node_start[class]..self.node_start[class + 1];
+            if nodes.clone().all(|k| self.distinct[k as usize] == 0) {
+                let cheapest = nodes.min_by(|&a, &b| {
+                    let (ca, cb) = (self.local[a as usize], self.local[b as usize]);
+                    ca.total_cmp(&cb).then(a.cmp(&b))
                 });
+                leaves.extend(cheapest.map(|node| Candidate {
+                    cost: self.local[node as usize],
+                    node,
+                }));
+            } else {
+                for node in nodes.filter(|&k| self.distinct[k as usize] == 0) {
+                    round.heap.push(Candidate {
+                        cost: self.local[node as usize],
+                        node,
+                    });
+                }
             }
         }
-        while let Some(Candidate { cost: c_cost, node }) = heap.pop() {
-            let class = self.node_class[node as usize] as usize;
-            if pick[class].is_some() {
+        for leaf in leaves {
+            self.settle(&mut round, leaf, previous);
+        }
+        while let Some(candidate) = round.heap.pop() {
+            self.settle(&mut round, candidate, previous);
+        }
+        (round.pick, round.cost)
+    }
+
+    /// Settles the candidate's class on it unless the class is settled already;
+    /// prices the users that were waiting only for this class.
+    fn settle(&self, round: &mut Round, candidate: Candidate, previous: &Program) {
+        let Candidate { cost: c_cost, node } = candidate;
+        let class = self.node_class[node as usize] as usize;
+        if round.pick[class].is_some() {
+            return;
+        }
+        round.cost[class] = c_cost;
+        round.pick[class] = Some(node);
+        let users = self.parent_start[class] as usize..self.parent_start[class + 1] as usize;
+        for &parent in &self.parents[users] {
+            let p = parent as usize;
+            let p_class = self.node_class[p] as usize;
+            if round.pick[p_class].is_some() {
                 continue;
             }
-            cost[class] = c_cost;
-            pick[class] = Some(node);
-            let users = self.parent_start[class] as usize..self.parent_start[class + 1] as usize;
-            for &parent in &self.parents[users] {
-                let p = parent as usize;
-                let p_class = self.node_class[p] as usize;
-                if pick[p_class].is_some() {
-                    continue;
-                }
-                pending[p] -= 1;
-                if pending[p] > 0 {
-                    continue;
-                }
-                let mut total = self.local[p];
-                for &child in self.operands(parent) {
-                    let others = previous.others(self, p_class, child);
-                    total += cost[child as usize] / f64::from(others + 1);
-                }
-                heap.push(Candidate {
-                    cost: total,
-                    node: parent,
-                });
+            round.pending[p] -= 1;
+            if round.pending[p] > 0 {
+                continue;
             }
+            let mut total = self.local[p];
+            for &child in self.operands(parent) {
+                let others = previous.others(self, p_class, child);
+                total += round.cost[child as usize] / f64::from(others + 1);
+            }
+            round.heap.push(Candidate {
+                cost: total,
+                node: parent,
+            });
         }
-        (pick, cost)
     }
 
     /// The program the picks make from `roots`: its classes (operands first), the
@@ -324,6 +353,15 @@ impl Flat {
             seconds,
         })
     }
+}
+
+/// The state of one [`Flat::pick`]: each class's cost and choice (once settled),
+/// the operands each node still waits for, the priced nodes not yet settled.
+struct Round {
+    cost: Vec<f64>,
+    pick: Vec<Option<u32>>,
+    pending: Vec<u32>,
+    heap: BinaryHeap<Candidate>,
 }
 
 /// One round's extracted program.

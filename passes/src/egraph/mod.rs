@@ -62,7 +62,9 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         };
         return Ok((graph.clone(), report));
     }
+    let t = Instant::now();
     let encoded = convert::to_egraph(graph);
+    let convert_millis = t.elapsed().as_secs_f64() * 1e3;
     let extraction = DagGreedy::new(options.roofline);
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
@@ -111,6 +113,10 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         None => (graph.clone(), None),
     };
     let applied = cheaper && rebuild_error.is_none();
+    let rebuild_millis = ms(t);
+    let t = Instant::now();
+    drop(encoded);
+    let drop_millis = ms(t);
     let report = EgraphReport {
         stop: saturation.stop,
         iterations: saturation.iterations,
@@ -126,7 +132,11 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
         millis: ms(start),
         saturate_millis,
         extract_millis,
-        rebuild_millis: ms(t),
+        rebuild_millis,
+        convert_millis,
+        drop_millis,
+        phases: saturation.phases,
+        class_visits: saturation.visited.iter().sum(),
         applied,
         rebuild_error,
         roofline: options.roofline,

@@ -30,6 +30,15 @@ pub struct EgraphReport {
     pub saturate_millis: f64,
     pub extract_millis: f64,
     pub rebuild_millis: f64,
+    /// Not counted in the three above: building the e-graph from the graph, and
+    /// freeing it.
+    pub convert_millis: f64,
+    pub drop_millis: f64,
+    /// Saturation's time by phase.
+    pub phases: super::runner::Phases,
+    /// E-classes saturation searched, over all iterations: its work, as a count
+    /// (times vary with the machine's load; this does not).
+    pub class_visits: usize,
     /// Whether the rewritten graph was kept (false when it was not cheaper, or
     /// could not be built).
     pub applied: bool,

@@ -60,6 +60,35 @@ pub struct Saturation {
     pub applied: BTreeMap<String, usize>,
     /// E-classes visited per iteration (all of them on the first).
     pub visited: Vec<usize>,
+    /// Where the time went.
+    pub phases: Phases,
+}
+
+/// Wall time of saturation's phases, in ms: searching the visited classes,
+/// applying the matches, egg's `rebuild`, and finding what changed (the classes
+/// to visit next).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Phases {
+    pub search: f64,
+    pub apply: f64,
+    pub rebuild: f64,
+    pub track: f64,
+}
+
+impl Phases {
+    fn add(self, other: Phases) -> Phases {
+        Phases {
+            search: self.search + other.search,
+            apply: self.apply + other.apply,
+            rebuild: self.rebuild + other.rebuild,
+            track: self.track + other.track,
+        }
+    }
+}
+
+/// Milliseconds since `t`.
+fn millis(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 impl Saturation {
@@ -80,6 +109,7 @@ impl Saturation {
             classes: next.classes,
             applied: self.applied,
             visited: self.visited,
+            phases: self.phases.add(next.phases),
         }
     }
 }
@@ -103,14 +133,22 @@ pub fn saturate_visiting(
     reach: Option<usize>,
 ) -> (IrEGraph, Saturation) {
     let start = Instant::now();
-    egraph.rebuild();
     let mut saturation = Saturation::default();
+    // egg's rebuild sweeps every class even when there is nothing to do; the
+    // e-graph handed over is usually rebuilt already.
+    if !egraph.clean {
+        egraph.rebuild();
+    }
+    saturation.phases.rebuild += millis(start);
+    let heads = rule_heads(rewrites);
+    let t = Instant::now();
     let mut sizes = ClassSizes::default();
     sizes.snapshot(&egraph);
     // The first iteration visits every class, in the order they were added
     // (operands before users, roughly model order: good locality).
     let mut visit: Vec<Id> = egraph.classes().map(|c| c.id).collect();
     visit.sort_unstable();
+    saturation.phases.track += millis(t);
     let stop = loop {
         if visit.is_empty() {
             break "saturated".to_string();
@@ -120,11 +158,14 @@ pub fn saturate_visiting(
         }
         saturation.iterations += 1;
         saturation.visited.push(visit.len());
+        let before = (egraph.nodes().len(), egraph.number_of_classes());
         let hit = iterate(
             &mut egraph,
             rewrites,
+            &heads,
             &visit,
             &mut saturation.applied,
+            &mut saturation.phases,
             |eg| {
                 if eg.total_size() > limits.nodes {
                     Some(format!("node limit ({})", limits.nodes))
@@ -135,16 +176,31 @@ pub fn saturate_visiting(
                 }
             },
         );
-        egraph.rebuild();
+        // No class made (the union-find did not grow) and none merged (so the
+        // count did not drop): the rules only found what is there. The e-graph
+        // is as rebuilt, and a rebuild, a sweep over every class, is skipped.
+        let unchanged = before == (egraph.nodes().len(), egraph.number_of_classes());
+        let t = Instant::now();
+        if unchanged {
+            egraph.clean = true;
+        } else {
+            egraph.rebuild();
+        }
+        saturation.phases.rebuild += millis(t);
         if let Some(why) = hit {
             break why;
         }
+        if unchanged {
+            break "saturated".to_string();
+        }
+        let t = Instant::now();
         let (fresh, grown) = sizes.changed(&egraph);
         visit = match reach {
             Some(levels) => ancestors(&egraph, fresh, grown, levels),
             None if fresh.is_empty() && grown.is_empty() => vec![],
             None => egraph.classes().map(|c| c.id).collect(),
         };
+        saturation.phases.track += millis(t);
     };
     saturation.stop = stop;
     saturation.nodes = egraph.total_number_of_nodes();
@@ -152,49 +208,105 @@ pub fn saturate_visiting(
     (egraph, saturation)
 }
 
-/// One iteration: every rule tried on every class of `visit` (searching all
-/// first, then applying, as egg's runner does, so rules see the e-graph as it was
-/// at the start of the iteration). Returns why it stopped early, if it did.
-fn iterate(
-    egraph: &mut IrEGraph,
-    rewrites: &[Rewrite<Enode, IrAnalysis>],
-    visit: &[Id],
-    applied: &mut BTreeMap<String, usize>,
-    over_limit: impl Fn(&IrEGraph) -> Option<String>,
-) -> Option<String> {
-    // The head op of each rule that is a table rule: such a rule is only searched
-    // in classes holding that op (one look at the class instead of one per rule).
+/// The head op of each rule that is a table rule: such a rule is only searched
+/// in classes holding that op (one look at the class instead of one per rule).
+fn rule_heads(rewrites: &[Rewrite<Enode, IrAnalysis>]) -> Vec<Option<&'static str>> {
     let table = super::rules::all_rules();
-    let heads: Vec<Option<&str>> = rewrites
+    rewrites
         .iter()
         .map(|r| {
             let name = r.name.as_str();
             table.iter().find(|t| t.name == name).map(|t| t.head)
         })
-        .collect();
+        .collect()
+}
+
+/// The rules to try on a class, by the op names it holds: table rules by their
+/// head, the others (`headless`) on every class.
+struct RulesByHead<'a> {
+    rules: std::collections::HashMap<&'a str, Vec<usize>>,
+    headless: Vec<usize>,
+}
+
+impl<'a> RulesByHead<'a> {
+    fn new(heads: &[Option<&'a str>]) -> Self {
+        let mut by_head = RulesByHead {
+            rules: Default::default(),
+            headless: vec![],
+        };
+        for (k, head) in heads.iter().enumerate() {
+            match head {
+                Some(h) => by_head.rules.entry(*h).or_default().push(k),
+                None => by_head.headless.push(k),
+            }
+        }
+        by_head
+    }
+}
+
+/// One iteration: every rule tried on every class of `visit` (searching all
+/// first, then applying, as egg's runner does, so rules see the e-graph as it was
+/// at the start of the iteration). Returns why it stopped early, if it did.
+#[allow(clippy::too_many_arguments)]
+fn iterate(
+    egraph: &mut IrEGraph,
+    rewrites: &[Rewrite<Enode, IrAnalysis>],
+    heads: &[Option<&'static str>],
+    visit: &[Id],
+    applied: &mut BTreeMap<String, usize>,
+    phases: &mut Phases,
+    over_limit: impl Fn(&IrEGraph) -> Option<String>,
+) -> Option<String> {
+    let t = Instant::now();
+    let by_head = RulesByHead::new(heads);
     let mut matches = Vec::new();
-    let mut ops: Vec<&str> = Vec::new();
+    let mut tried: Vec<usize> = Vec::new();
     for &class in visit {
         let class = egraph.find(class);
-        ops.clear();
-        ops.extend(
-            egraph[class]
-                .nodes
-                .iter()
-                .filter_map(|n| n.as_op().map(|(op, _)| op.name())),
-        );
-        for (k, rewrite) in rewrites.iter().enumerate() {
-            if heads[k].is_some_and(|h| !ops.contains(&h)) {
-                continue;
+        tried.clear();
+        tried.extend_from_slice(&by_head.headless);
+        for name in egraph[class].nodes.iter().filter_map(Enode::op_name) {
+            if let Some(rules) = by_head.rules.get(name) {
+                tried.extend_from_slice(rules);
             }
-            if let Some(m) = rewrite
-                .searcher
-                .search_eclass_with_limit(egraph, class, usize::MAX)
-            {
+        }
+        // Rule order, as a sweep over all rules would find them.
+        tried.sort_unstable();
+        tried.dedup();
+        for &k in &tried {
+            let found = if heads[k].is_some() {
+                // A table rule matches every class holding its head op, which
+                // this class does: no need to look again.
+                Some(egg::SearchMatches {
+                    eclass: class,
+                    substs: vec![egg::Subst::default()],
+                    ast: None,
+                })
+            } else {
+                rewrites[k]
+                    .searcher
+                    .search_eclass_with_limit(egraph, class, usize::MAX)
+            };
+            if let Some(m) = found {
                 matches.push((k, m));
             }
         }
     }
+    phases.search += millis(t);
+    let t = Instant::now();
+    let hit = apply(egraph, rewrites, &matches, applied, over_limit);
+    phases.apply += millis(t);
+    hit
+}
+
+/// Applies the `matches` (index of the rewrite, what it matched) in order.
+fn apply(
+    egraph: &mut IrEGraph,
+    rewrites: &[Rewrite<Enode, IrAnalysis>],
+    matches: &[(usize, egg::SearchMatches<'_, Enode>)],
+    applied: &mut BTreeMap<String, usize>,
+    over_limit: impl Fn(&IrEGraph) -> Option<String>,
+) -> Option<String> {
     // Checked every so many matches: often enough to stop near the limit, rarely
     // enough that the check costs nothing.
     for (n, (k, m)) in matches.iter().enumerate() {

@@ -41,7 +41,7 @@ use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symb
 use nnc_ir::Op;
 
 use super::analysis::{IrAnalysis, IrEGraph};
-use super::language::Enode;
+use super::language::{Enode, OpKey};
 
 pub use build::*;
 
@@ -101,7 +101,7 @@ impl Searcher<Enode, IrAnalysis> for HeadSearcher {
         let has_head = egraph[eclass]
             .nodes
             .iter()
-            .any(|n| n.as_op().is_some_and(|(op, _)| op.name() == self.0));
+            .any(|n| n.op_name() == Some(self.0));
         (has_head && limit > 0).then(|| SearchMatches {
             eclass,
             substs: vec![Subst::default()],
@@ -125,16 +125,19 @@ impl Applier<Enode, IrAnalysis> for RuleApplier {
         _ast: Option<&PatternAst<Enode>>,
         _rule: Symbol,
     ) -> Vec<Id> {
-        let heads: Vec<(Op, Vec<Id>)> = egraph[eclass]
+        // The shared op, not a copy of it: ops carry attribute vectors.
+        let heads: Vec<(OpKey, Vec<Id>)> = egraph[eclass]
             .nodes
             .iter()
-            .filter_map(|n| n.as_op())
-            .filter(|(op, _)| op.name() == self.0.head)
-            .map(|(op, operands)| (op.clone(), operands.to_vec()))
+            .filter(|n| n.op_name() == Some(self.0.head))
+            .filter_map(|n| match n {
+                Enode::Op(key, operands) => Some((key.clone(), operands.to_vec())),
+                _ => None,
+            })
             .collect();
         let mut changed = Vec::new();
-        for (op, operands) in heads {
-            if let Some(new) = (self.0.apply)(egraph, eclass, &op, &operands)
+        for (key, operands) in heads {
+            if let Some(new) = (self.0.apply)(egraph, eclass, key.op(), &operands)
                 && egraph.union(eclass, new)
             {
                 changed.push(eclass);

@@ -61,6 +61,50 @@ fn egraph_size_grows_linearly_with_depth() {
     assert!(s8 <= 2 * s4 + 8, "4 blocks: {s4} e-nodes, 8 blocks: {s8}");
 }
 
+/// Saturation's work grows linearly with depth: each added block adds the same
+/// e-nodes, classes, class visits and rule applications. Counts, not times, so
+/// that a loaded machine cannot make it fail; `depth_scaling` measures the times.
+#[test]
+fn work_per_block_is_the_same_at_every_depth() {
+    let work = |depth: usize| {
+        let b = stack(depth);
+        let report = crate::egraph::optimize(&b.g, &EgraphOptions::default())
+            .unwrap()
+            .1;
+        assert_eq!(report.stop, "saturated");
+        [
+            report.egraph_nodes,
+            report.egraph_classes,
+            report.class_visits,
+            report.rewrites.values().sum(),
+            report.iterations,
+        ]
+    };
+    let (w8, w16, w32) = (work(8), work(16), work(32));
+    for (k, what) in [
+        "e-nodes",
+        "classes",
+        "class visits",
+        "rewrites",
+        "iterations",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (a, b, c) = (w8[k], w16[k], w32[k]);
+        assert!(
+            b >= a && c >= b,
+            "{what}: {a}, {b}, {c} at 8, 16, 32 blocks"
+        );
+        assert_eq!(
+            c - b,
+            2 * (b - a),
+            "{what}: {a}, {b}, {c} at 8, 16, 32 blocks: not the same per block"
+        );
+    }
+    assert!(w32[2] > w8[2], "saturation visited something");
+}
+
 /// Without rules, IR -> e-graph -> IR gives back the same program.
 #[test]
 fn conversion_round_trips() {
@@ -88,49 +132,74 @@ fn conversion_round_trips() {
 
 /// Optimiser time and e-graph size against depth (`cargo test --release -p
 /// nnc-passes depth_scaling -- --ignored --nocapture`): a measurement, not a check.
-/// Per block, both should stay roughly constant as the stack deepens. Time is this
-/// thread's CPU time (waiting for a core on a shared machine does not count),
-/// averaged over enough runs to be well above the clock's tick; the phase split is
-/// wall time of the last run. `NNC_DEPTH=N` measures one depth only.
+/// Per block, both should stay roughly constant as the stack deepens. Times are µs
+/// per block. The total is this thread's CPU time (waiting for a core on a shared
+/// machine does not count), the median of 5 batches of runs, each batch long
+/// enough (~0.25 s) to be well above the clock's 4 ms tick. The phases are the
+/// median wall time over all runs: IR -> e-graph, saturation's search / apply /
+/// egg's rebuild / tracking what changed, both extractions, e-graph -> IR with
+/// new weights, freeing the e-graph (on a loaded machine they include waiting for
+/// a core). `NNC_DEPTH=N` measures one depth only.
 #[test]
 #[ignore]
 fn depth_scaling() {
     let only: Option<usize> = std::env::var("NNC_DEPTH").ok().and_then(|d| d.parse().ok());
     println!(
-        "blocks  e-nodes  per block  iterations  runs  cpu ms/run  per block ms  (saturate / extract / rebuild ms)"
+        "blocks  e-nodes  /block  iters  runs |  cpu µs/block | convert  search   apply rebuild   track extract  to-IR    drop  (wall µs/block)"
     );
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     for depth in [8, 16, 32, 64, 128, 256] {
         if only.is_some_and(|d| d != depth) {
             continue;
         }
         let b = stack(depth);
-        let runs = (2048 / depth).max(4);
+        let per_batch = (512 / depth).max(1);
         let options = EgraphOptions::default();
-        let start = std::time::Instant::now();
-        let cpu = thread_cpu_ms();
-        let mut report = None;
-        for _ in 0..runs {
-            report = Some(crate::egraph::optimize(&b.g, &options).unwrap().1);
+        let mut phases: Vec<[f64; 8]> = Vec::new();
+        let mut batches = Vec::new();
+        let mut last = None;
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            let cpu = thread_cpu_ms();
+            for _ in 0..per_batch {
+                let report = crate::egraph::optimize(&b.g, &options).unwrap().1;
+                let p = report.phases;
+                phases.push([
+                    report.convert_millis,
+                    p.search,
+                    p.apply,
+                    p.rebuild,
+                    p.track,
+                    report.extract_millis,
+                    report.rebuild_millis,
+                    report.drop_millis,
+                ]);
+                last = Some(report);
+            }
+            let wall = start.elapsed().as_secs_f64() * 1e3;
+            let total = match (cpu, thread_cpu_ms()) {
+                (Some(a), Some(b)) => b - a,
+                _ => wall,
+            };
+            batches.push(total * 1e3 / (per_batch * depth) as f64);
         }
-        let wall = start.elapsed().as_secs_f64() * 1e3;
-        let total = match (cpu, thread_cpu_ms()) {
-            (Some(a), Some(b)) => b - a,
-            _ => wall,
-        };
-        let report = report.expect("at least one run");
-        let ms = total / runs as f64;
-        println!(
-            "{depth:6}  {:7}  {:9.1}  {:10}  {runs:4}  {:10.2}  {:12.3}  ({:.1} / {:.1} / {:.1}) {}",
+        let report = last.expect("at least one run");
+        print!(
+            "{depth:6}  {:7}  {:6.1}  {:5}  {:4} | {:13.0} |",
             report.egraph_nodes,
             report.egraph_nodes as f64 / depth as f64,
             report.iterations,
-            ms,
-            ms / depth as f64,
-            report.saturate_millis,
-            report.extract_millis,
-            report.rebuild_millis,
-            report.stop
+            phases.len(),
+            median(batches),
         );
+        for k in 0..8 {
+            let column = phases.iter().map(|r| r[k] * 1e3 / depth as f64).collect();
+            print!(" {:7.0}", median(column));
+        }
+        println!("  {}", report.stop);
     }
 }
 
