@@ -45,16 +45,17 @@ pub(super) fn blocks_for(level: Microkernel, cols: usize, stride: i64) -> usize 
 }
 
 /// Rows of a tile of `blocks` column blocks of `cols` columns: as many as the
-/// accumulator registers hold, at most the level's tile height.
-fn tile_rows(level: Microkernel, cols: usize, stride: i64, blocks: usize) -> usize {
+/// accumulator registers hold, at most the level's tile height (up to 12 for
+/// the AVX2 form of a narrow AVX-512 tile: one ymm accumulator per row).
+pub(super) fn tile_rows(level: Microkernel, cols: usize, stride: i64, blocks: usize) -> usize {
     let (rows, _) = tile_size(level);
-    let (lanes, accumulators) = match level {
-        Microkernel::Avx512 if cols <= 8 && stride <= 2 => (8, 12),
-        Microkernel::Avx512 => (16, 24),
-        Microkernel::Avx2 => (8, 12),
+    let (lanes, accumulators, most) = match level {
+        Microkernel::Avx512 if cols <= 8 && stride <= 2 => (8, 12, 12),
+        Microkernel::Avx512 => (16, 24, rows),
+        Microkernel::Avx2 => (8, 12, rows),
         Microkernel::Portable => return rows,
     };
-    (accumulators / (cols.div_ceil(lanes) * blocks)).clamp(1, rows)
+    (accumulators / (cols.div_ceil(lanes) * blocks)).clamp(1, most)
 }
 
 /// Emits `p` as tile statements reducing over `k` (the reduction of `p` is not

@@ -1,7 +1,8 @@
 //! Every wide microkernel against the kernel interpreter: one program of many
 //! kernels, each a single GEMM tile statement of a random shape — every row
 //! count, column tails (narrower than one vector too), K = 1, one to three
-//! reduction dims, accumulate and overwrite, one to four column blocks (a
+//! reduction dims, accumulate and overwrite, AVX-512 tiles of at most 8
+//! columns up to 12 rows tall (their AVX2 form), one to four column blocks (a
 //! convolution's several output rows per tile), odd strides and offsets, gathered
 //! (strided) B columns for AVX-512, columns two apart for AVX2 — compiled
 //! once per instruction set, run natively where the CPU has it, and compared with
@@ -42,10 +43,13 @@ fn random_tile(
     rows: usize,
     y_offset: usize,
 ) -> (GemmTile, usize) {
-    let (_, vectors, lanes, accumulators, b_vectors) = limits(level);
+    let (max_rows, vectors, lanes, accumulators, b_vectors) = limits(level);
+    // Taller than the level's tiles: an AVX-512 tile of at most 8 columns, which
+    // takes the AVX2 form (up to 12 rows of one ymm).
+    let narrow = rows > max_rows;
     // Half the tiles in several column blocks, each of fewer vectors.
     let most = b_vectors.min(accumulators / rows);
-    let blocks = if most > 1 && rng.random_bool(0.5) {
+    let blocks = if most > 1 && !narrow && rng.random_bool(0.5) {
         rng.random_range(2..=most)
     } else {
         1
@@ -58,6 +62,11 @@ fn random_tile(
         2 => width,
         3 => width - rng.random_range(1..lanes),
         _ => rng.random_range(1..=width),
+    };
+    let cols = if narrow {
+        rng.random_range(1..=8)
+    } else {
+        cols
     };
     let dims = rng.random_range(1..=3);
     let counts: Vec<usize> = (0..dims)
@@ -81,6 +90,7 @@ fn random_tile(
     // B: columns `b_col` apart (gathered: AVX-512 only; 2: AVX2 too), one row of them (plus
     // slack) per innermost step.
     let b_col = match level {
+        Microkernel::Avx512 if narrow => [1, 2][rng.random_range(0..2)],
         Microkernel::Avx512 => [1, 1, 2, 3, 16][rng.random_range(0..5)],
         Microkernel::Avx2 => [1, 2][rng.random_range(0..2)],
         Microkernel::Portable => 1,
@@ -153,8 +163,13 @@ fn tiles_program(level: Microkernel, seed: u64) -> Program {
     let (max_rows, ..) = limits(level);
     let mut tiles = Vec::new();
     let mut y_len = 0;
+    // AVX-512 narrow tiles as tall as their AVX2 form takes.
+    let tallest = match level {
+        Microkernel::Avx512 => 12,
+        _ => max_rows,
+    };
     for round in 0..10 {
-        for rows in 1..=max_rows {
+        for rows in 1..=tallest {
             let _ = round;
             let (tile, span) = random_tile(&mut rng, level, rows, y_len);
             y_len += span;

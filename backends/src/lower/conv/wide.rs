@@ -120,7 +120,7 @@ impl Convolution<'_> {
         };
         // Output channels per block (whole tiles): their weights stay in L2
         // while every output row passes by.
-        let (tile_rows, _) = gemm_tiles::tile_size(level);
+        let tile_rows = gemm_tiles::tile_rows(level, out_w as usize, stride_w, count as usize);
         let chunk = (A_BLOCK_BYTES / (4 * ws[0].max(1) as usize)) / tile_rows * tile_rows;
         let chunk = chunk.max(tile_rows).min(mg.max(1));
         k.for_range("n", 0, xshape[0] as i64, 1, |k, image| {
