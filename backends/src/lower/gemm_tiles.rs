@@ -48,7 +48,9 @@ pub(super) fn blocks_for(level: Microkernel, cols: usize, stride: i64) -> usize 
 /// accumulator registers hold, at most the level's tile height (up to 12 for
 /// the AVX2 form of a narrow AVX-512 tile: one ymm accumulator per row).
 pub(super) fn tile_rows(level: Microkernel, cols: usize, stride: i64, blocks: usize) -> usize {
-    let (rows, _) = tile_size(level);
+    let (rows, width) = tile_size(level);
+    // A wider product is cut in column panels of the level's width.
+    let cols = cols.min(width);
     let (lanes, accumulators, most) = match level {
         Microkernel::Avx512 if cols <= 8 && stride <= 2 => (8, 12, 12),
         Microkernel::Avx512 => (16, 24, rows),
@@ -258,5 +260,30 @@ pub(super) fn reads_columns_apart(level: Microkernel, stride: i64) -> bool {
         Microkernel::Portable => false,
         Microkernel::Avx2 => (1..=2).contains(&stride),
         Microkernel::Avx512 => (1..=MAX_GATHER_STRIDE).contains(&stride),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tiles as tall as the accumulators allow: wide products in panels of the
+    /// level's width, narrow rows several to a tile, the AVX2 form of narrow
+    /// AVX-512 tiles up to 12 rows.
+    #[test]
+    fn tile_heights_fill_the_accumulators() {
+        let rows = |level, cols, stride| {
+            let blocks = blocks_for(level, cols, stride);
+            (blocks, tile_rows(level, cols, stride, blocks))
+        };
+        assert_eq!(rows(Microkernel::Avx512, 3136, 1), (1, 8));
+        assert_eq!(rows(Microkernel::Avx2, 3136, 1), (1, 6));
+        assert_eq!(rows(Microkernel::Avx512, 28, 1), (2, 6));
+        assert_eq!(rows(Microkernel::Avx512, 14, 2), (3, 8));
+        assert_eq!(rows(Microkernel::Avx512, 7, 1), (2, 6));
+        assert_eq!(rows(Microkernel::Avx512, 7, 3), (3, 8));
+        assert_eq!(rows(Microkernel::Avx2, 7, 1), (2, 6));
+        assert_eq!(rows(Microkernel::Avx2, 14, 1), (1, 6));
+        assert_eq!(tile_rows(Microkernel::Avx512, 7, 1, 1), 12);
     }
 }
