@@ -9,6 +9,9 @@
 //! epilogue, unless it is the identity, then runs over the stored tile while it
 //! is in L1, as the portable "long epilogue" does.
 //!
+//! A convolution's narrow output rows make tiles of several column blocks
+//! ([`blocks_for`]), as tall as the accumulators left allow ([`tile_rows`]).
+//!
 //! Rows come in blocks whose part of A fits the L2 cache; inside a block the
 //! column panels are the outer loop, so a panel of B stays in L1 while the
 //! tiles walk down the rows.

@@ -11,6 +11,12 @@
 //! loop; columns as in `tiled`: the interior segment, then each border column.
 //! A stride along the row makes B's columns strided: the AVX-512 tile gathers
 //! them (up to [`gemm_tiles::MAX_GATHER_STRIDE`]), AVX2 takes strides 1 and 2.
+//!
+//! Narrow output rows (ResNet's 14- and 7-pixel layers) would leave most lanes
+//! and accumulators of a tile idle: there the interior rows go two or three to
+//! a tile, as column blocks of one tile statement (`ColumnBlocks`; the count
+//! from [`gemm_tiles::blocks_for`]), so each weight broadcast feeds every row's
+//! vectors.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim};
