@@ -9,13 +9,16 @@
 //! epilogue, unless it is the identity, then runs over the stored tile while it
 //! is in L1, as the portable "long epilogue" does.
 //!
+//! A convolution's narrow output rows make tiles of several column blocks
+//! ([`blocks_for`]), as tall as the accumulators left allow ([`tile_rows`]).
+//!
 //! Rows come in blocks whose part of A fits the L2 cache; inside a block the
 //! column panels are the outer loop, so a panel of B stays in L1 while the
 //! tiles walk down the rows.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{
-    ElemType, Expr, GemmTile, KernelBuilder, ReductionDim, TileOperand, Ty, VarId,
+    ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, ReductionDim, TileOperand, Ty, VarId,
 };
 
 use super::gemm::{A_BLOCK_BYTES, Epilogue, Product};
@@ -29,6 +32,37 @@ pub(super) fn tile_size(level: Microkernel) -> (usize, usize) {
     }
 }
 
+/// How many column blocks of `cols` columns `stride` apart (a convolution's
+/// consecutive output rows) one tile of `level` should take: as many as fill
+/// the vector registers when a block alone leaves them mostly empty.
+pub(super) fn blocks_for(level: Microkernel, cols: usize, stride: i64) -> usize {
+    match level {
+        // At most 8 columns apart by at most 2: the tile takes the AVX2 form
+        // (`cranelift::microkernel`), 12 ymm accumulators, 2 B vectors.
+        Microkernel::Avx512 if cols <= 8 && stride <= 2 => 2,
+        Microkernel::Avx512 if cols <= 16 => 3,
+        Microkernel::Avx512 if cols <= 32 => 2,
+        Microkernel::Avx2 if cols <= 8 => 2,
+        _ => 1,
+    }
+}
+
+/// Rows of a tile of `blocks` column blocks of `cols` columns: as many as the
+/// accumulator registers hold, at most the level's tile height (up to 12 for
+/// the AVX2 form of a narrow AVX-512 tile: one ymm accumulator per row).
+pub(super) fn tile_rows(level: Microkernel, cols: usize, stride: i64, blocks: usize) -> usize {
+    let (rows, width) = tile_size(level);
+    // A wider product is cut in column panels of the level's width.
+    let cols = cols.min(width);
+    let (lanes, accumulators, most) = match level {
+        Microkernel::Avx512 if cols <= 8 && stride <= 2 => (8, 12, 12),
+        Microkernel::Avx512 => (16, 24, rows),
+        Microkernel::Avx2 => (8, 12, rows),
+        Microkernel::Portable => return rows,
+    };
+    (accumulators / (cols.div_ceil(lanes) * blocks)).clamp(1, most)
+}
+
 /// Emits `p` as tile statements reducing over `k` (the reduction of `p` is not
 /// read: `k`'s dims say how A and B move; A's origin is `p.a.offset + i *
 /// p.a.row`, B's `p.b.offset + j * p.b.col`).
@@ -39,10 +73,12 @@ pub(super) fn emit(
     level: Microkernel,
     lanes: u8,
 ) {
-    emit_into(kb, p, k, level, lanes, false);
+    emit_into(kb, p, k, level, lanes, false, ColumnBlocks::ONE);
 }
 
-/// [`emit`], adding to Y (`accumulate`) instead of overwriting it.
+/// [`emit`], adding to Y (`accumulate`) instead of overwriting it, every tile
+/// computing the `blocks` of its columns (`p` is their first block; with more
+/// than one, `p.n` must fit one tile and Y's columns be contiguous).
 pub(super) fn emit_into(
     kb: &mut KernelBuilder,
     p: &Product,
@@ -50,8 +86,9 @@ pub(super) fn emit_into(
     level: Microkernel,
     lanes: u8,
     accumulate: bool,
+    blocks: ColumnBlocks,
 ) {
-    let (tile_rows, _) = tile_size(level);
+    let tile_rows = tile_rows(level, p.n, p.b.col, blocks.count);
     let steps: usize = k.iter().map(|d| d.count).product();
     let block = ((A_BLOCK_BYTES / (4 * steps.max(1))) / tile_rows * tile_rows)
         .max(tile_rows)
@@ -61,6 +98,8 @@ pub(super) fn emit_into(
         lanes,
         identity: is_identity(p.epilogue, lanes),
         accumulate,
+        blocks,
+        tile_rows,
     };
     let rows = |kb: &mut KernelBuilder, i0: Expr, rows: usize| {
         emit_rows(kb, p, k, level, how, i0, rows);
@@ -88,7 +127,8 @@ fn emit_rows(
     i0: Expr,
     rows: usize,
 ) {
-    let (tile_rows, width) = tile_size(level);
+    let (_, width) = tile_size(level);
+    let tile_rows = how.tile_rows;
     let full = p.n - p.n % width;
     let rows_main = rows - rows % tile_rows;
     let panel = |kb: &mut KernelBuilder, j: Expr, cols: usize| {
@@ -142,9 +182,13 @@ fn emit_tile(
         reduction: k.to_vec(),
         accumulate: how.accumulate,
         lanes: how.lanes,
+        blocks: how.blocks,
     });
     if !how.identity {
-        finish(kb, p, i, j, rows, cols, how.lanes);
+        for q in 0..how.blocks.count as i64 {
+            let jq = j.clone() + q * how.blocks.y;
+            finish(kb, p, i.clone(), jq, rows, cols, how.lanes);
+        }
     }
 }
 
@@ -156,6 +200,9 @@ struct How {
     /// The epilogue is the identity: no pass over the stored tile.
     identity: bool,
     accumulate: bool,
+    blocks: ColumnBlocks,
+    /// Rows of a full tile.
+    tile_rows: usize,
 }
 
 /// The epilogue of `p` over the stored `rows x cols` block of Y at `(i, j)`.
@@ -216,5 +263,30 @@ pub(super) fn reads_columns_apart(level: Microkernel, stride: i64) -> bool {
         Microkernel::Portable => false,
         Microkernel::Avx2 => (1..=2).contains(&stride),
         Microkernel::Avx512 => (1..=MAX_GATHER_STRIDE).contains(&stride),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tiles as tall as the accumulators allow: wide products in panels of the
+    /// level's width, narrow rows several to a tile, the AVX2 form of narrow
+    /// AVX-512 tiles up to 12 rows.
+    #[test]
+    fn tile_heights_fill_the_accumulators() {
+        let rows = |level, cols, stride| {
+            let blocks = blocks_for(level, cols, stride);
+            (blocks, tile_rows(level, cols, stride, blocks))
+        };
+        assert_eq!(rows(Microkernel::Avx512, 3136, 1), (1, 8));
+        assert_eq!(rows(Microkernel::Avx2, 3136, 1), (1, 6));
+        assert_eq!(rows(Microkernel::Avx512, 28, 1), (2, 6));
+        assert_eq!(rows(Microkernel::Avx512, 14, 2), (3, 8));
+        assert_eq!(rows(Microkernel::Avx512, 7, 1), (2, 6));
+        assert_eq!(rows(Microkernel::Avx512, 7, 3), (3, 8));
+        assert_eq!(rows(Microkernel::Avx2, 7, 1), (2, 6));
+        assert_eq!(rows(Microkernel::Avx2, 14, 1), (1, 6));
+        assert_eq!(tile_rows(Microkernel::Avx512, 7, 1, 1), 12);
     }
 }

@@ -103,7 +103,15 @@ impl Kernel {
                     self.expr(&t.b.offset),
                     t.b.stride,
                     dims.join(" x ")
-                )
+                )?;
+                if t.blocks.count > 1 {
+                    writeln!(
+                        out,
+                        "{pad}  in {} column blocks (b {:+}, y {:+})",
+                        t.blocks.count, t.blocks.b, t.blocks.y
+                    )?;
+                }
+                Ok(())
             }
         }
     }

@@ -30,6 +30,30 @@ pub struct GemmTile {
     pub accumulate: bool,
     /// Vector width of the portable expansion (f32 lanes).
     pub lanes: u8,
+    /// The column blocks of the tile (one for a plain block of `cols` columns).
+    pub blocks: ColumnBlocks,
+}
+
+/// `count` blocks of `cols` columns sharing the tile's rows and reduction, block
+/// `q`'s B columns starting `q * b` elements after the first block's and its Y
+/// columns `q * y` after: a convolution's consecutive output rows, each too
+/// narrow to fill the vector registers alone, computed by one tile so that every
+/// A value loaded serves all of them. The tile means the same as `count` tiles,
+/// one per block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ColumnBlocks {
+    pub count: usize,
+    pub b: i64,
+    pub y: i64,
+}
+
+impl ColumnBlocks {
+    /// A single block.
+    pub const ONE: ColumnBlocks = ColumnBlocks {
+        count: 1,
+        b: 0,
+        y: 0,
+    };
 }
 
 /// One matrix of a tile: a buffer, the element of the tile's origin and the step
@@ -53,7 +77,10 @@ pub struct ReductionDim {
 impl GemmTile {
     /// Multiply-adds of the tile.
     pub fn flops(&self) -> usize {
-        2 * self.rows * self.cols * self.reduction.iter().map(|d| d.count).product::<usize>()
+        2 * self.rows
+            * self.cols
+            * self.blocks.count
+            * self.reduction.iter().map(|d| d.count).product::<usize>()
     }
 }
 
@@ -125,11 +152,32 @@ fn expand_stmts(
 }
 
 /// The statements a tile means, with the local variables they need appended to
-/// `vars`: accumulators (vectors of `lanes` over the columns, scalars for the
+/// `vars`: those of each column block in turn, each block as a tile of its own.
+pub fn expand(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
+    (0..tile.blocks.count as i64)
+        .flat_map(|q| {
+            let block = GemmTile {
+                b: TileOperand {
+                    offset: tile.b.offset.clone() + q * tile.blocks.b,
+                    ..tile.b.clone()
+                },
+                y: TileOperand {
+                    offset: tile.y.offset.clone() + q * tile.blocks.y,
+                    ..tile.y.clone()
+                },
+                blocks: ColumnBlocks::ONE,
+                ..tile.clone()
+            };
+            expand_block(&block, vars)
+        })
+        .collect()
+}
+
+/// The statements of a single-block tile: accumulators (vectors of `lanes` over the columns, scalars for the
 /// last `cols % lanes`), one loop per reduction dim whose body loads the tile's
 /// B vectors (gathered lane by lane when B's columns are strided), splats each
 /// row's A value and multiply-adds, then the stores of Y.
-pub fn expand(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
+fn expand_block(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
     let mut new_var = |name: &str, ty: Ty| {
         vars.push(Var {
             name: name.to_string(),
@@ -297,6 +345,7 @@ mod tests {
                 ],
                 accumulate,
                 lanes: 4,
+                blocks: ColumnBlocks::ONE,
             });
             let kernel = kb.finish();
             bounds::check(&kernel).expect("in bounds");

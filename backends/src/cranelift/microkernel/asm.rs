@@ -96,11 +96,55 @@ fn reduction_loops(
     Ok(())
 }
 
+/// Where the tile's vectors are: vector `v` of a row is vector `v % per_block`
+/// of column block `v / per_block`; only a block's last vector may be short.
+struct VectorAt<'a> {
+    shape: &'a TileShape,
+    lanes: usize,
+    per_block: usize,
+}
+
+impl<'a> VectorAt<'a> {
+    fn new(shape: &'a TileShape, lanes: usize) -> Self {
+        let per_block = shape.cols.div_ceil(lanes);
+        VectorAt {
+            shape,
+            lanes,
+            per_block,
+        }
+    }
+
+    /// Columns of vector `v` (all lanes but in a block's short last vector).
+    fn cols(&self, v: usize) -> usize {
+        let u = v % self.per_block;
+        (self.shape.cols - u * self.lanes).min(self.lanes)
+    }
+
+    /// Whether vector `v` is masked (short).
+    fn masked(&self, v: usize) -> bool {
+        self.cols(v) < self.lanes
+    }
+
+    /// B element of vector `v`'s first column, from the tile's B origin.
+    fn b(&self, v: usize) -> i64 {
+        let (q, u) = (v / self.per_block, v % self.per_block);
+        q as i64 * self.shape.blocks.b + (u * self.lanes) as i64 * self.shape.b_stride
+    }
+
+    /// Y element of row `r`'s vector `v`, from the tile's Y origin.
+    fn y(&self, r: usize, v: usize) -> i64 {
+        let (q, u) = (v / self.per_block, v % self.per_block);
+        r as i64 * self.shape.y_stride + q as i64 * self.shape.blocks.y + (u * self.lanes) as i64
+    }
+}
+
 /// The AVX-512F tile: `rows x vectors` zmm accumulators.
 pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let mut a = CodeAssembler::new(64)?;
-    let vectors = shape.cols.div_ceil(AVX512_LANES);
+    let per_block = shape.cols.div_ceil(AVX512_LANES);
+    let vectors = per_block * shape.blocks.count;
     let tail = shape.cols % AVX512_LANES;
+    let at = VectorAt::new(shape, AVX512_LANES);
     if tail != 0 {
         a.mov(eax, (1u32 << tail) - 1)?;
         a.kmovw(k1, eax)?;
@@ -111,14 +155,7 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let gather = shape.b_stride != 1;
     let indices = zmm31;
     let high = zmm30;
-    let vector_span = |v: usize| {
-        let cols = if tail != 0 && v == vectors - 1 {
-            tail
-        } else {
-            AVX512_LANES
-        };
-        2 * cols - 1
-    };
+    let vector_span = |v: usize| 2 * at.cols(v) - 1;
     if pairs {
         // k2: the high half of a full pair (15 elements); k3 / k4: the low /
         // high half of the last vector's pair when it is shorter.
@@ -145,9 +182,8 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         a.add(rsp, 64)?;
     }
     let acc = |r: usize, v: usize| ZMM[r * vectors + v];
-    let masked = |v: usize| tail != 0 && v == vectors - 1;
-    let y_at =
-        |r: usize, v: usize| rdx + disp(r as i64 * shape.y_stride + (v * AVX512_LANES) as i64);
+    let masked = |v: usize| at.masked(v);
+    let y_at = |r: usize, v: usize| rdx + disp(at.y(r, v));
     for r in 0..shape.rows {
         for v in 0..vectors {
             match (shape.accumulate, masked(v)) {
@@ -162,8 +198,8 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
             let b = ZMM[AVX512_ACCUMULATORS + v];
             if pairs {
                 let span = vector_span(v);
-                let low = zmmword_ptr(rsi + disp((v * 2 * AVX512_LANES) as i64));
-                let high_at = zmmword_ptr(rsi + disp(((2 * v + 1) * AVX512_LANES) as i64));
+                let low = zmmword_ptr(rsi + disp(at.b(v)));
+                let high_at = zmmword_ptr(rsi + disp(at.b(v) + AVX512_LANES as i64));
                 if span >= AVX512_LANES {
                     a.vmovups(b, low)?;
                 } else {
@@ -187,15 +223,15 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
                 let lanes = if masked(v) { tail } else { AVX512_LANES };
                 a.mov(eax, ((1u32 << lanes) - 1) as i32)?;
                 a.kmovw(k2, eax)?;
-                let first = disp(v as i64 * AVX512_LANES as i64 * shape.b_stride);
+                let first = disp(at.b(v));
                 a.vgatherdps(b.k2(), zmmword_ptr(rsi + indices * 4 + first))?;
                 continue;
             }
-            let at = zmmword_ptr(rsi + (v * AVX512_LANES * 4) as i32);
+            let from = zmmword_ptr(rsi + disp(at.b(v)));
             if masked(v) {
-                a.vmovups(b.k1().z(), at)?;
+                a.vmovups(b.k1().z(), from)?;
             } else {
-                a.vmovups(b, at)?;
+                a.vmovups(b, from)?;
             }
         }
         for r in 0..shape.rows {
@@ -210,11 +246,11 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     })?;
     for r in 0..shape.rows {
         for v in 0..vectors {
-            let at = zmmword_ptr(y_at(r, v));
+            let to = zmmword_ptr(y_at(r, v));
             if masked(v) {
-                a.vmovups(at.k1(), acc(r, v))?;
+                a.vmovups(to.k1(), acc(r, v))?;
             } else {
-                a.vmovups(at, acc(r, v))?;
+                a.vmovups(to, acc(r, v))?;
             }
         }
     }
@@ -229,8 +265,9 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
 /// (no register is left for them) for the whole function.
 pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let mut a = CodeAssembler::new(64)?;
-    let vectors = shape.cols.div_ceil(AVX2_LANES);
+    let vectors = shape.cols.div_ceil(AVX2_LANES) * shape.blocks.count;
     let tail = shape.cols % AVX2_LANES;
+    let at = VectorAt::new(shape, AVX2_LANES);
     let pairs = shape.b_stride == 2;
     let mask = ymm15;
     // Lanes `0..n` all ones, the others zero, at `[rsp + at]`.
@@ -243,14 +280,7 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     };
     // The elements of B a pair vector spans (columns two apart): the low load
     // takes the first `min(span, 8)`, the high load the rest.
-    let vector_cols = |v: usize| {
-        if tail != 0 && v == vectors - 1 {
-            tail
-        } else {
-            AVX2_LANES
-        }
-    };
-    let span = |v: usize| 2 * vector_cols(v) - 1;
+    let span = |v: usize| 2 * at.cols(v) - 1;
     // Pair masks: [rsp] the high half of a full pair (7 lanes), [rsp + 32] the
     // masked half of the last vector's pair when it is shorter.
     const FULL_HIGH: i32 = 0;
@@ -273,14 +303,14 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         a.add(rsp, 32)?;
     }
     let acc = |r: usize, v: usize| YMM[r * vectors + v];
-    let masked = |v: usize| tail != 0 && v == vectors - 1;
-    let y_at = |r: usize, v: usize| rdx + disp(r as i64 * shape.y_stride + (v * AVX2_LANES) as i64);
+    let masked = |v: usize| at.masked(v);
+    let y_at = |r: usize, v: usize| rdx + disp(at.y(r, v));
     for r in 0..shape.rows {
         for v in 0..vectors {
-            let at = ymmword_ptr(y_at(r, v));
+            let from = ymmword_ptr(y_at(r, v));
             match (shape.accumulate, masked(v)) {
-                (true, true) => a.vmaskmovps(acc(r, v), mask, at)?,
-                (true, false) => a.vmovups(acc(r, v), at)?,
+                (true, true) => a.vmaskmovps(acc(r, v), mask, from)?,
+                (true, false) => a.vmovups(acc(r, v), from)?,
                 (false, _) => a.vxorps(acc(r, v), acc(r, v), acc(r, v))?,
             }
         }
@@ -292,8 +322,8 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
             if pairs {
                 // Elements 0..16 of the pair in `b` (low) and ymm14 (high),
                 // masked to the span; ymm14 is free until the broadcasts.
-                let low = ymmword_ptr(rsi + disp((2 * v * AVX2_LANES) as i64));
-                let high = ymmword_ptr(rsi + disp(((2 * v + 1) * AVX2_LANES) as i64));
+                let low = ymmword_ptr(rsi + disp(at.b(v)));
+                let high = ymmword_ptr(rsi + disp(at.b(v) + AVX2_LANES as i64));
                 let part = ymmword_ptr(rsp + LAST_PART);
                 let span = span(v);
                 if span >= AVX2_LANES {
@@ -319,11 +349,11 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
                 a.vpermpd(b, b, 0xD8)?;
                 continue;
             }
-            let at = ymmword_ptr(rsi + (v * AVX2_LANES * 4) as i32);
+            let from = ymmword_ptr(rsi + disp(at.b(v)));
             if masked(v) {
-                a.vmaskmovps(b, mask, at)?;
+                a.vmaskmovps(b, mask, from)?;
             } else {
-                a.vmovups(b, at)?;
+                a.vmovups(b, from)?;
             }
         }
         for r in 0..shape.rows {
@@ -336,11 +366,11 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     })?;
     for r in 0..shape.rows {
         for v in 0..vectors {
-            let at = ymmword_ptr(y_at(r, v));
+            let to = ymmword_ptr(y_at(r, v));
             if masked(v) {
-                a.vmaskmovps(at, mask, acc(r, v))?;
+                a.vmaskmovps(to, mask, acc(r, v))?;
             } else {
-                a.vmovups(at, acc(r, v))?;
+                a.vmovups(to, acc(r, v))?;
             }
         }
     }

@@ -17,7 +17,7 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_module::{FuncId, Linkage, Module};
 use cranelift_object::ObjectModule;
 use nnc_ir::Microkernel;
-use nnc_ir::kernel::{ElemType, GemmTile, Kernel, ReductionDim};
+use nnc_ir::kernel::{ColumnBlocks, ElemType, GemmTile, Kernel, ReductionDim};
 
 use super::CodegenError;
 
@@ -37,13 +37,16 @@ pub(crate) struct TileShape {
     pub y_stride: i64,
     pub reduction: Vec<ReductionDim>,
     pub accumulate: bool,
+    /// Column blocks: each its own B and Y vectors, all sharing the A broadcasts.
+    pub blocks: ColumnBlocks,
 }
 
 impl TileShape {
     /// The shape of `tile` of `kernel` when `level` has a microkernel for it: f32
     /// operands, B's columns contiguous or two apart (AVX-512 also gathers
     /// columns up to [`MAX_GATHER_STRIDE`] apart), 1 to 3 non-empty reduction dims, the
-    /// accumulators fitting the registers and every displacement an i32.
+    /// accumulators and B vectors of every column block fitting the registers
+    /// and every displacement an i32.
     pub(crate) fn of(kernel: &Kernel, tile: &GemmTile, level: Microkernel) -> Option<TileShape> {
         // A tile at most 8 columns wide wastes half a zmm register or more: its
         // AVX2 form (every AVX-512F core has AVX2 and FMA) does the same work in
@@ -53,7 +56,8 @@ impl TileShape {
             Microkernel::Avx512
                 if tile.cols <= asm::AVX2_LANES
                     && (1..=2).contains(&tile.b.stride)
-                    && tile.rows <= asm::AVX2_ACCUMULATORS =>
+                    && tile.blocks.count <= asm::AVX2_B_VECTORS
+                    && tile.rows * tile.blocks.count <= asm::AVX2_ACCUMULATORS =>
             {
                 Microkernel::Avx2
             }
@@ -69,7 +73,7 @@ impl TileShape {
             Microkernel::Avx2 => (asm::AVX2_LANES, asm::AVX2_ACCUMULATORS, asm::AVX2_B_VECTORS),
         };
         let f32_buffer = |b| kernel.buffers.get(b as usize).map(|b| b.elem) == Some(ElemType::F32);
-        let vectors = tile.cols.div_ceil(lanes);
+        let vectors = tile.cols.div_ceil(lanes) * tile.blocks.count;
         let fits = |elements: i64| {
             elements
                 .checked_mul(4)
@@ -94,7 +98,16 @@ impl TileShape {
                 .all(|d| d.count >= 1 && fits(d.a) && fits(d.b))
             && fits(tile.rows as i64 * tile.a.stride.abs())
             && fits(tile.rows as i64 * tile.y.stride.abs() + tile.cols as i64)
-            && fits(tile.cols as i64 * tile.b.stride);
+            && fits(tile.cols as i64 * tile.b.stride)
+            && tile.blocks.count >= 1
+            && fits(
+                tile.blocks.count as i64 * tile.blocks.b.abs() + tile.cols as i64 * tile.b.stride,
+            )
+            && fits(
+                tile.rows as i64 * tile.y.stride.abs()
+                    + tile.blocks.count as i64 * tile.blocks.y.abs()
+                    + tile.cols as i64,
+            );
         eligible.then(|| TileShape {
             level,
             rows: tile.rows,
@@ -104,6 +117,7 @@ impl TileShape {
             y_stride: tile.y.stride,
             reduction: tile.reduction.clone(),
             accumulate: tile.accumulate,
+            blocks: tile.blocks,
         })
     }
 

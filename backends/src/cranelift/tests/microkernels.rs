@@ -1,7 +1,9 @@
 //! Every wide microkernel against the kernel interpreter: one program of many
 //! kernels, each a single GEMM tile statement of a random shape — every row
 //! count, column tails (narrower than one vector too), K = 1, one to three
-//! reduction dims, accumulate and overwrite, odd strides and offsets, gathered
+//! reduction dims, accumulate and overwrite, AVX-512 tiles of at most 8
+//! columns up to 12 rows tall (their AVX2 form), one to four column blocks (a
+//! convolution's several output rows per tile), odd strides and offsets, gathered
 //! (strided) B columns for AVX-512, columns two apart for AVX2 — compiled
 //! once per instruction set, run natively where the CPU has it, and compared with
 //! the interpreter running the tiles' portable expansion.
@@ -10,7 +12,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use nnc_ir::kernel::{
-    BufferRef, ElemType, Expr, GemmTile, KernelBuilder, Program, ReductionDim, TileOperand,
+    BufferRef, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, Program, ReductionDim,
+    TileOperand,
 };
 use nnc_ir::{DType, Microkernel};
 
@@ -21,12 +24,14 @@ use crate::target::parse_target;
 const A_LEN: usize = 6000;
 const B_LEN: usize = 24000;
 
-/// (rows, vectors of lanes, lanes) each level's tiles may take.
-fn limits(level: Microkernel) -> (usize, usize, usize) {
+/// (rows, vectors of lanes, lanes, accumulators, B vectors) each level's tiles
+/// may take: a tile of `rows` rows has at most `min(B vectors, accumulators /
+/// rows)` vectors per row, over all its column blocks.
+fn limits(level: Microkernel) -> (usize, usize, usize, usize, usize) {
     match level {
-        Microkernel::Avx512 => (8, 3, 16),
-        Microkernel::Avx2 => (6, 2, 8),
-        Microkernel::Portable => (4, 2, 4),
+        Microkernel::Avx512 => (8, 3, 16, 24, 4),
+        Microkernel::Avx2 => (6, 2, 8, 12, 2),
+        Microkernel::Portable => (4, 2, 4, 8, 2),
     }
 }
 
@@ -38,7 +43,18 @@ fn random_tile(
     rows: usize,
     y_offset: usize,
 ) -> (GemmTile, usize) {
-    let (_, vectors, lanes) = limits(level);
+    let (max_rows, vectors, lanes, accumulators, b_vectors) = limits(level);
+    // Taller than the level's tiles: an AVX-512 tile of at most 8 columns, which
+    // takes the AVX2 form (up to 12 rows of one ymm).
+    let narrow = rows > max_rows;
+    // Half the tiles in several column blocks, each of fewer vectors.
+    let most = b_vectors.min(accumulators / rows);
+    let blocks = if most > 1 && !narrow && rng.random_bool(0.5) {
+        rng.random_range(2..=most)
+    } else {
+        1
+    };
+    let vectors = if blocks > 1 { most / blocks } else { vectors };
     let width = vectors * lanes;
     let cols = match rng.random_range(0..6) {
         0 => rng.random_range(1..lanes),
@@ -46,6 +62,11 @@ fn random_tile(
         2 => width,
         3 => width - rng.random_range(1..lanes),
         _ => rng.random_range(1..=width),
+    };
+    let cols = if narrow {
+        rng.random_range(1..=8)
+    } else {
+        cols
     };
     let dims = rng.random_range(1..=3);
     let counts: Vec<usize> = (0..dims)
@@ -69,6 +90,7 @@ fn random_tile(
     // B: columns `b_col` apart (gathered: AVX-512 only; 2: AVX2 too), one row of them (plus
     // slack) per innermost step.
     let b_col = match level {
+        Microkernel::Avx512 if narrow => [1, 2][rng.random_range(0..2)],
         Microkernel::Avx512 => [1, 1, 2, 3, 16][rng.random_range(0..5)],
         Microkernel::Avx2 => [1, 2][rng.random_range(0..2)],
         Microkernel::Portable => 1,
@@ -80,13 +102,22 @@ fn random_tile(
         b_steps[d] = step;
         step *= counts[d] as i64 + rng.random_range(0..2);
     }
-    let y_stride = cols as i64 + rng.random_range(0..3);
+    // Y: the blocks of a row side by side (with slack), then the next row.
+    let block_y = cols as i64 + rng.random_range(0..3);
+    let y_stride = blocks as i64 * block_y + rng.random_range(0..3);
     let a_span = (rows as i64 - 1) * a_stride + k as i64;
-    let b_span = (0..dims)
+    let block_span = (0..dims)
         .map(|d| (counts[d] as i64 - 1) * b_steps[d])
         .sum::<i64>()
         + (cols as i64 - 1) * b_col
         + 1;
+    // B: each block's part one after the other (they may overlap: only read).
+    let block_b = rng.random_range(1..=block_span);
+    let b_span = (blocks as i64 - 1) * block_b + block_span;
+    if b_span > B_LEN as i64 {
+        // Too long for B (many wide strided steps): draw again.
+        return random_tile(rng, level, rows, y_offset);
+    }
     let a_offset = rng.random_range(0..=(A_LEN as i64 - a_span));
     let b_offset = rng.random_range(0..=(B_LEN as i64 - b_span));
     let tile = GemmTile {
@@ -116,19 +147,29 @@ fn random_tile(
             .collect(),
         accumulate: rng.random_bool(0.5),
         lanes: 4,
+        blocks: ColumnBlocks {
+            count: blocks,
+            b: block_b,
+            y: block_y,
+        },
     };
-    let span = (rows - 1) * y_stride as usize + cols;
+    let span = (rows - 1) * y_stride as usize + (blocks - 1) * block_y as usize + cols;
     (tile, span)
 }
 
 /// A program of one kernel per tile (each of every row count, several times).
 fn tiles_program(level: Microkernel, seed: u64) -> Program {
     let mut rng = StdRng::seed_from_u64(seed);
-    let (max_rows, _, _) = limits(level);
+    let (max_rows, ..) = limits(level);
     let mut tiles = Vec::new();
     let mut y_len = 0;
-    for round in 0..6 {
-        for rows in 1..=max_rows {
+    // AVX-512 narrow tiles as tall as their AVX2 form takes.
+    let tallest = match level {
+        Microkernel::Avx512 => 12,
+        _ => max_rows,
+    };
+    for round in 0..10 {
+        for rows in 1..=tallest {
             let _ = round;
             let (tile, span) = random_tile(&mut rng, level, rows, y_len);
             y_len += span;

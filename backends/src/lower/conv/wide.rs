@@ -11,9 +11,15 @@
 //! loop; columns as in `tiled`: the interior segment, then each border column.
 //! A stride along the row makes B's columns strided: the AVX-512 tile gathers
 //! them (up to [`gemm_tiles::MAX_GATHER_STRIDE`]), AVX2 takes strides 1 and 2.
+//!
+//! Narrow output rows (ResNet's 14- and 7-pixel layers) would leave most lanes
+//! and accumulators of a tile idle: there the interior rows go two or three to
+//! a tile, as column blocks of one tile statement (`ColumnBlocks`; the count
+//! from [`gemm_tiles::blocks_for`]), so each weight broadcast feeds every row's
+//! vectors.
 
 use nnc_ir::Microkernel;
-use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, ReductionDim};
+use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim};
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
 use super::super::gemm_tiles;
@@ -110,20 +116,29 @@ impl Convolution<'_> {
                 taps
             });
         let lanes = self.lanes;
+        // Interior output rows taken `count` at a time by each tile: narrow rows
+        // alone would leave most of the vector registers idle.
+        let count = gemm_tiles::blocks_for(level, out_w as usize, stride_w) as i64;
+        let row_blocks = ColumnBlocks {
+            count: count as usize,
+            b: stride_h * xs[2],
+            y: ys[2],
+        };
         // Output channels per block (whole tiles): their weights stay in L2
         // while every output row passes by.
-        let (tile_rows, _) = gemm_tiles::tile_size(level);
+        let tile_rows = gemm_tiles::tile_rows(level, out_w as usize, stride_w, count as usize);
         let chunk = (A_BLOCK_BYTES / (4 * ws[0].max(1) as usize)) / tile_rows * tile_rows;
         let chunk = chunk.max(tile_rows).min(mg.max(1));
         k.for_range("n", 0, xshape[0] as i64, 1, |k, image| {
             k.for_range("g", 0, self.group as i64, 1, |k, g| {
                 let x_chans = image.clone() * xs[0] + g.clone() * (cg as i64 * xs[1]);
-                // One output row `oh` with kernel rows `[kh0, kh1)`.
+                // Output rows `oh..oh + blocks.count`, with kernel rows `[kh0, kh1)`.
                 let row = |k: &mut KernelBuilder,
                            first: &Expr,
                            rows: usize,
                            oh: Expr,
-                           (kh0, kh1): (i64, i64)| {
+                           (kh0, kh1): (i64, i64),
+                           blocks: ColumnBlocks| {
                     let y_row = image.clone() * ys[0] + first.clone() * ys[1] + oh.clone() * ys[2];
                     let ih0 = oh * stride_h + (kh0 * dil_h - pad_h);
                     // Output columns `[c0, c1)` of the row from kernel column `tap`
@@ -177,7 +192,15 @@ impl Convolution<'_> {
                         ];
                         for (n, &(kw, c0, c1)) in order.iter().enumerate() {
                             let product = columns(kw, c0, c1);
-                            gemm_tiles::emit_into(k, &product, &reduction, level, lanes, n > 0);
+                            gemm_tiles::emit_into(
+                                k,
+                                &product,
+                                &reduction,
+                                level,
+                                lanes,
+                                n > 0,
+                                blocks,
+                            );
                         }
                         let epilogue =
                             |k: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes| {
@@ -200,16 +223,17 @@ impl Convolution<'_> {
                                 epilogue: &epilogue,
                                 long_epilogue: true,
                             };
-                            let zero = Expr::index(0);
-                            gemm_tiles::finish(
-                                k,
-                                &whole,
-                                zero.clone(),
-                                zero,
-                                rows,
-                                out_w as usize,
-                                lanes,
-                            );
+                            for q in 0..blocks.count as i64 {
+                                gemm_tiles::finish(
+                                    k,
+                                    &whole,
+                                    Expr::index(0),
+                                    Expr::index(q * blocks.y),
+                                    rows,
+                                    out_w as usize,
+                                    lanes,
+                                );
+                            }
                         }
                         return;
                     }
@@ -243,17 +267,25 @@ impl Convolution<'_> {
                             epilogue: &epilogue,
                             ..columns(t0, c0, c1)
                         };
-                        gemm_tiles::emit(k, &product, &reduction, level, lanes);
+                        gemm_tiles::emit_into(k, &product, &reduction, level, lanes, false, blocks);
                     }
                 };
                 let block = |k: &mut KernelBuilder, m0: Expr, rows: usize| {
                     let first = g.clone() * mg as i64 + m0;
                     for oh in (0..row_lo).chain(row_hi.max(row_lo)..out_h) {
-                        row(k, &first, rows, Expr::index(oh), self.rows_inside(oh));
+                        let one = ColumnBlocks::ONE;
+                        row(k, &first, rows, Expr::index(oh), self.rows_inside(oh), one);
                     }
-                    k.for_range("oh", row_lo, row_hi, 1, |k, oh| {
-                        row(k, &first, rows, oh, (0, kernel_h));
+                    // Interior rows `count` at a time, then the rest one by one.
+                    let grouped = (row_hi - row_lo).max(0) / count * count;
+                    k.for_range("oh", row_lo, row_lo + grouped, count, |k, oh| {
+                        row(k, &first, rows, oh, (0, kernel_h), row_blocks);
                     });
+                    if row_lo + grouped < row_hi {
+                        k.for_range("oh", row_lo + grouped, row_hi, 1, |k, oh| {
+                            row(k, &first, rows, oh, (0, kernel_h), ColumnBlocks::ONE);
+                        });
+                    }
                 };
                 let chunked = mg - mg % chunk;
                 if chunked > chunk {
