@@ -277,3 +277,43 @@ fn affine(index: &Expr, var: VarId, assigned: &HashSet<VarId>) -> Option<Affine>
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn var(i: u32) -> Expr {
+        Expr::Var(VarId(i))
+    }
+
+    /// `b0 + p * 3136 + 8` over `p`, and `a0 + p + 40 * 3` with the row
+    /// constant folded: the invariant base, the stride and the displacement.
+    #[test]
+    fn indices_split_into_base_stride_and_constant() {
+        let p = VarId(0);
+        let assigned = HashSet::from([p, VarId(9)]);
+        let e = var(1) + var(0) * 3136 + 8;
+        let a = affine(&e, p, &assigned).expect("affine");
+        assert_eq!((a.base, a.stride, a.constant), (Some(var(1)), 3136, 8));
+        // A difference scales the loop variable's coefficient by -1.
+        let e = (var(1) + 5) * 4 - var(0) * 2;
+        let a = affine(&e, p, &assigned).expect("affine");
+        assert_eq!((a.base, a.stride, a.constant), (Some(var(1) * 4), -2, 20));
+        // Without an invariant part the base is None.
+        let a = affine(&(var(0) * 4 + 1), p, &assigned).expect("affine");
+        assert_eq!((a.base, a.stride, a.constant), (None, 4, 1));
+    }
+
+    /// Variables the loop assigns, loads and products of two variables are
+    /// not invariant index arithmetic.
+    #[test]
+    fn loop_variant_or_opaque_indices_are_refused() {
+        let p = VarId(0);
+        let assigned = HashSet::from([p, VarId(9)]);
+        assert!(affine(&(var(9) + var(0)), p, &assigned).is_none());
+        let load = Expr::load(BufId(0), var(1), nnc_ir::kernel::Ty::INDEX);
+        assert!(affine(&(load + var(0)), p, &assigned).is_none());
+        let product = Expr::Binary(BinaryOp::Mul, Box::new(var(1)), Box::new(var(0)));
+        assert!(affine(&product, p, &assigned).is_none());
+    }
+}
