@@ -21,9 +21,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::Module;
 use cranelift_object::ObjectModule;
 use nnc_ir::kernel::tile::expand_tiles_where;
-use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, GemmTile, Kernel, Scalar, Stmt, Ty};
+use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, GemmTile, Kernel, Scalar, Stmt, Ty, VarId};
 
 use super::CodegenError;
+use super::induction::Pointers;
 use super::microkernel::{Microkernels, TileShape};
 
 /// Where a kernel's eligible tile statements find their microkernels.
@@ -88,6 +89,7 @@ pub(super) fn emit(
         bufs,
         level,
         tiles,
+        induction: None,
     };
     emitter.stmts(&kernel.body)?;
     let zero = emitter.b.ins().iconst(types::I32, 0);
@@ -130,6 +132,8 @@ pub(super) struct Emitter<'k, 'f> {
     /// The microkernel level, and the microkernel of each tile shape left.
     level: Option<nnc_ir::Microkernel>,
     tiles: HashMap<TileShape, FuncRef>,
+    /// The induction pointers of the innermost loop being emitted.
+    pub(super) induction: Option<Pointers>,
 }
 
 /// The CLIF type of a kernel value type. Scalar `Bool` is `i8` 0/1 (what `icmp`
@@ -262,6 +266,7 @@ impl Emitter<'_, '_> {
 
         let first = self.b.ins().iconst(types::I64, start);
         self.b.def_var(counter, first);
+        let pointers = self.induction_pointers(VarId(var), start, body)?;
         self.b.ins().jump(header, &[]);
 
         // The header stays unsealed until the back edge exists.
@@ -272,7 +277,11 @@ impl Emitter<'_, '_> {
 
         self.b.switch_to_block(body_block);
         self.b.seal_block(body_block);
+        let outer = std::mem::replace(&mut self.induction, pointers);
         self.stmts(body)?;
+        if let Some(pointers) = std::mem::replace(&mut self.induction, outer) {
+            self.advance(&pointers, step);
+        }
         let i = self.b.use_var(counter);
         let next = self.b.ins().iadd_imm_s(i, step);
         self.b.def_var(counter, next);
@@ -303,6 +312,18 @@ impl Emitter<'_, '_> {
     /// `p * 512 + 1024`) moved into the displacement, which the load or store
     /// instruction carries, so that it costs no address arithmetic of its own.
     pub(super) fn address(
+        &mut self,
+        buf: BufId,
+        index: &Expr,
+    ) -> Result<(Value, i32), CodegenError> {
+        if let Some(at) = self.pointer_address(buf, index) {
+            return Ok(at);
+        }
+        self.plain_address(buf, index)
+    }
+
+    /// [`Self::address`] computed from the buffer's base, whatever the loop.
+    pub(super) fn plain_address(
         &mut self,
         buf: BufId,
         index: &Expr,

@@ -17,6 +17,7 @@
 
 mod data;
 mod entry;
+mod induction;
 mod kernel;
 mod microkernel;
 mod values;

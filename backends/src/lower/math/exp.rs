@@ -45,7 +45,8 @@ impl FloatMath<'_> {
         // f32: e^89 > max, e^-104 < min subnormal / 2; f64: e^710, e^-746.
         let lo = self.pick(-104.0, -746.0);
         let hi = self.pick(89.0, 710.0);
-        let x = self.let_("exp_x", x.max(lo).min(hi));
+        let x = self.clamp("exp_x", x, lo, hi);
+        let x = self.let_("exp_x", x);
         let (n, ni) = self.round_to_int("exp_n", x.clone() * self.c(std::f64::consts::LOG2_E));
         // ln2 = hi + lo with hi's low bits zero, so n * hi is exact.
         let ln2_hi = self.pick(0.693359375, 6.93147180369123816490e-01);
@@ -92,7 +93,7 @@ impl FloatMath<'_> {
     /// to ±1 so that u stays finite.
     pub fn tanh(&mut self, x: Expr) -> Expr {
         let limit = self.pick(10.0, 20.0);
-        let x = x.max(-limit.clone()).min(limit);
+        let x = self.clamp("tanh_x", x, -limit.clone(), limit);
         let u = self.expm1(self.c(2.0) * x);
         self.let_("tanh", u.clone() / (u + self.c(2.0)))
     }

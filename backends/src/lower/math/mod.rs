@@ -105,6 +105,27 @@ impl<'a> FloatMath<'a> {
             .fold(self.c(*last), |acc, &c| acc.fma(x.clone(), self.c(c)))
     }
 
+    /// `x` raised to `lo` where it is below, by a compare and a select. NaN
+    /// passes through, as with the IR's `max`; but `max` also orders -0 below +0,
+    /// which costs x86_64 about eight instructions per vector against two here.
+    /// For bounds that are not zero the two agree exactly.
+    fn at_least(&mut self, name: &str, x: Expr, lo: Expr) -> Expr {
+        let x = self.let_(name, x);
+        x.clone().compare(CompareOp::Lt, lo.clone()).select(lo, x)
+    }
+
+    /// `x` lowered to `hi` where it is above; see [`Self::at_least`].
+    fn at_most(&mut self, name: &str, x: Expr, hi: Expr) -> Expr {
+        let x = self.let_(name, x);
+        x.clone().compare(CompareOp::Gt, hi.clone()).select(hi, x)
+    }
+
+    /// `x` clamped into `[lo, hi]` (nonzero bounds, `lo <= hi`); NaN stays NaN.
+    fn clamp(&mut self, name: &str, x: Expr, lo: Expr, hi: Expr) -> Expr {
+        let raised = self.at_least(name, x, lo);
+        self.at_most(name, raised, hi)
+    }
+
     /// `cond ? a : b` lane-wise.
     fn sel(cond: Expr, a: Expr, b: Expr) -> Expr {
         cond.select(a, b)
