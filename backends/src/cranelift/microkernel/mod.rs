@@ -9,6 +9,7 @@
 //! are baked in), shared by every kernel of the object.
 
 mod asm;
+mod depthwise;
 
 use std::collections::HashMap;
 
@@ -35,6 +36,8 @@ pub(crate) struct TileShape {
     pub a_stride: i64,
     pub b_stride: i64,
     pub y_stride: i64,
+    /// Elements between the B origins of consecutive rows (`GemmTile::b_row`).
+    pub b_row: i64,
     pub reduction: Vec<ReductionDim>,
     pub accumulate: bool,
 }
@@ -95,6 +98,10 @@ impl TileShape {
             && fits(tile.rows as i64 * tile.a.stride.abs())
             && fits(tile.rows as i64 * tile.y.stride.abs() + tile.cols as i64)
             && fits(tile.cols as i64 * tile.b.stride);
+        // Rows reading their own B: contiguous columns only ([`depthwise`]).
+        let eligible = eligible
+            && (tile.b_row == 0
+                || (tile.b.stride == 1 && fits(tile.rows as i64 * tile.b_row.abs())));
         eligible.then(|| TileShape {
             level,
             rows: tile.rows,
@@ -102,6 +109,7 @@ impl TileShape {
             a_stride: tile.a.stride,
             b_stride: tile.b.stride,
             y_stride: tile.y.stride,
+            b_row: tile.b_row,
             reduction: tile.reduction.clone(),
             accumulate: tile.accumulate,
         })
@@ -110,6 +118,8 @@ impl TileShape {
     /// The machine code of this shape.
     pub(crate) fn assemble(&self) -> Result<Vec<u8>, String> {
         let code = match self.level {
+            Microkernel::Avx512 if self.b_row != 0 => depthwise::avx512(self),
+            Microkernel::Avx2 if self.b_row != 0 => depthwise::avx2(self),
             Microkernel::Avx512 => asm::avx512(self),
             Microkernel::Avx2 => asm::avx2(self),
             Microkernel::Portable => return Err("the portable path has no microkernel".into()),

@@ -2,7 +2,8 @@
 //! kernels, each a single GEMM tile statement of a random shape — every row
 //! count, column tails (narrower than one vector too), K = 1, one to three
 //! reduction dims, accumulate and overwrite, odd strides and offsets, gathered
-//! (strided) B columns for AVX-512, columns two apart for AVX2 — compiled
+//! (strided) B columns for AVX-512, columns two apart for AVX2, rows reading
+//! their own B (depthwise tiles) — compiled
 //! once per instruction set, run natively where the CPU has it, and compared with
 //! the interpreter running the tiles' portable expansion.
 
@@ -19,7 +20,7 @@ use crate::cranelift::compile_program;
 use crate::target::parse_target;
 
 const A_LEN: usize = 6000;
-const B_LEN: usize = 24000;
+const B_LEN: usize = 48000;
 
 /// (rows, vectors of lanes, lanes) each level's tiles may take.
 fn limits(level: Microkernel) -> (usize, usize, usize) {
@@ -81,11 +82,25 @@ fn random_tile(
         step *= counts[d] as i64 + rng.random_range(0..2);
     }
     let y_stride = cols as i64 + rng.random_range(0..3);
+    // A third of the tiles with contiguous B columns read their own B per row
+    // (depthwise tiles), half of those with A's rows shared (stride 0).
+    let own_b = b_col == 1 && rng.random_bool(0.33);
+    let own_b_row = if own_b {
+        cols as i64 + rng.random_range(0..9)
+    } else {
+        0
+    };
+    let a_stride = if own_b && rng.random_bool(0.5) {
+        0
+    } else {
+        a_stride
+    };
     let a_span = (rows as i64 - 1) * a_stride + k as i64;
     let b_span = (0..dims)
         .map(|d| (counts[d] as i64 - 1) * b_steps[d])
         .sum::<i64>()
         + (cols as i64 - 1) * b_col
+        + (rows as i64 - 1) * own_b_row
         + 1;
     let a_offset = rng.random_range(0..=(A_LEN as i64 - a_span));
     let b_offset = rng.random_range(0..=(B_LEN as i64 - b_span));
@@ -102,6 +117,7 @@ fn random_tile(
             offset: Expr::index(b_offset),
             stride: b_col,
         },
+        b_row: own_b_row,
         y: TileOperand {
             buf: nnc_ir::kernel::BufId(2),
             offset: Expr::index(y_offset as i64),
