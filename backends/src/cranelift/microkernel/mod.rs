@@ -98,10 +98,12 @@ impl TileShape {
             && fits(tile.rows as i64 * tile.a.stride.abs())
             && fits(tile.rows as i64 * tile.y.stride.abs() + tile.cols as i64)
             && fits(tile.cols as i64 * tile.b.stride);
-        // Rows reading their own B: contiguous columns only ([`depthwise`]).
+        // Rows reading their own B ([`depthwise`]): columns contiguous or two
+        // apart.
         let eligible = eligible
             && (tile.b_row == 0
-                || (tile.b.stride == 1 && fits(tile.rows as i64 * tile.b_row.abs())));
+                || ((1..=2).contains(&tile.b.stride)
+                    && fits(tile.rows as i64 * tile.b_row.abs() + tile.cols as i64 * 2)));
         eligible.then(|| TileShape {
             level,
             rows: tile.rows,

@@ -82,11 +82,11 @@ fn random_tile(
         step *= counts[d] as i64 + rng.random_range(0..2);
     }
     let y_stride = cols as i64 + rng.random_range(0..3);
-    // A third of the tiles with contiguous B columns read their own B per row
-    // (depthwise tiles), half of those with A's rows shared (stride 0).
-    let own_b = b_col == 1 && rng.random_bool(0.33);
+    // A third of the tiles with B columns at most two apart read their own B
+    // per row (depthwise tiles), half of those with A's rows shared (stride 0).
+    let own_b = b_col <= 2 && rng.random_bool(0.33);
     let own_b_row = if own_b {
-        cols as i64 + rng.random_range(0..9)
+        cols as i64 * b_col + rng.random_range(0..9)
     } else {
         0
     };

@@ -12,8 +12,8 @@
 //! the row-tiled form. The epilogue (bias, fused steps) then runs over the
 //! stored tile while it is in L1.
 //!
-//! Unit stride along the rows only: a stride-2 row would need the pair loads of
-//! the GEMM tiles per row, which the depthwise microkernel does not have yet.
+//! Strides 1 and 2 along the rows (the microkernel picks a stride-2 row's
+//! columns out of pair loads); wider ones keep the row-tiled form.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{ElemType, Expr, GemmTile, KernelBuilder, ReductionDim, TileOperand, Ty};
@@ -36,8 +36,8 @@ fn tile_shape(level: Microkernel) -> (usize, usize) {
 const MIN_INTERIOR_COLUMNS: i64 = 8;
 
 impl Depthwise<'_> {
-    /// Whether the wide form applies at `level`: a microkernel level, unit
-    /// stride along the rows and an interior at least a vector wide.
+    /// Whether the wide form applies at `level`: a microkernel level, a stride
+    /// of 1 or 2 along the rows and an interior at least a vector wide.
     pub(super) fn wide_applies(&self, level: Microkernel) -> bool {
         let (_, w, _, ow) = self.dims();
         let (c0, c1) = interior(
@@ -48,7 +48,9 @@ impl Depthwise<'_> {
             self.dilations[1],
             self.pads[1],
         );
-        level != Microkernel::Portable && self.strides[1] == 1 && c1 - c0 >= MIN_INTERIOR_COLUMNS
+        level != Microkernel::Portable
+            && (1..=2).contains(&self.strides[1])
+            && c1 - c0 >= MIN_INTERIOR_COLUMNS
     }
 
     /// One output plane: border rows one by one over the kernel rows inside,
@@ -100,8 +102,13 @@ impl Depthwise<'_> {
         epi: Epilogue,
     ) {
         let (_, w, _, ow) = self.dims();
-        let (kw, dw, pw) = (self.kernel[1], self.dilations[1], self.pads[1]);
-        let (c0, c1) = interior(w, ow, kw, 1, dw, pw);
+        let (kw, sw, dw, pw) = (
+            self.kernel[1],
+            self.strides[1],
+            self.dilations[1],
+            self.pads[1],
+        );
+        let (c0, c1) = interior(w, ow, kw, sw, dw, pw);
         if kh1 <= kh0 {
             // No kernel row reads inside: the row-tiled form stores the
             // epilogue of zero.
@@ -132,7 +139,7 @@ impl Depthwise<'_> {
             columns(k, Expr::index(full), (c1 - full) as usize);
         }
         for col in (0..c0).chain(c1..ow) {
-            let taps = ((kh0, kh1), taps_inside(col, w, kw, 1, dw, pw));
+            let taps = ((kh0, kh1), taps_inside(col, w, kw, sw, dw, pw));
             let span = Span::vectors(Expr::index(col), 1, 1);
             self.emit_tile(
                 k,
@@ -166,7 +173,7 @@ impl Depthwise<'_> {
             self.dilations[0],
             self.pads[0],
         );
-        let (dw, pw) = (self.dilations[1], self.pads[1]);
+        let (sw, dw, pw) = (self.strides[1], self.dilations[1], self.pads[1]);
         let y_origin = Expr::var(k.let_var(
             "ytile",
             Ty::INDEX,
@@ -183,8 +190,8 @@ impl Depthwise<'_> {
             },
             b: TileOperand {
                 buf: self.x.buf,
-                offset: p.x.clone() + ih * w + (col - pw),
-                stride: 1,
+                offset: p.x.clone() + ih * w + (col * sw - pw),
+                stride: sw,
             },
             b_row: sh * w,
             y: TileOperand {
