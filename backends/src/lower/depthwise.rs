@@ -23,14 +23,18 @@
 //! and every stored vector goes through an epilogue (`gemm::Epilogue`: value,
 //! output channel, output element index, lanes), which adds the bias and applies
 //! the fused steps.
+//!
+//! Where the target has a wide microkernel, planes with unit row stride are
+//! tile statements instead (`wide`).
 
-use nnc_ir::Target;
 use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty, VarId};
+use nnc_ir::{Microkernel, Target};
 
 use super::gemm::Epilogue;
 use super::signature::Operand;
 
 mod flat;
+mod wide;
 
 /// A 2-D f32 depthwise convolution: spatial attributes are `[height, width]`.
 pub(super) struct Depthwise<'a> {
@@ -53,6 +57,8 @@ pub(super) struct Tile {
     /// weights, and the tap loop's index arithmetic (which Cranelift
     /// recomputes inside the innermost loop) is paid once per kernel row.
     pub unroll_taps: bool,
+    /// The target's wide microkernel: planes it takes become tile statements.
+    pub wide: Microkernel,
 }
 
 impl Tile {
@@ -68,12 +74,14 @@ impl Tile {
                 rows: 3,
                 vectors: 4,
                 unroll_taps: false,
+                wide: target.microkernel(),
             }
         } else {
             Tile {
                 rows: 2,
                 vectors: 3,
                 unroll_taps: target.arch == nnc_ir::Arch::X86_64,
+                wide: target.microkernel(),
             }
         }
     }
@@ -158,6 +166,7 @@ impl Depthwise<'_> {
         let multiplier = outputs / channels;
         let taps = self.kernel[0] * self.kernel[1];
         let run = self.flat_run(k, lanes);
+        let wide = self.wide_applies(tile.wide);
         k.for_range("n", 0, images, 1, |k, image| {
             k.for_range("c", 0, channels, 1, |k, ic| {
                 let plane = |k: &mut KernelBuilder, oc: Expr| {
@@ -177,6 +186,7 @@ impl Depthwise<'_> {
                     };
                     match &run {
                         Some(run) => self.emit_flat_plane(k, &plane, run, (tile, lanes), epilogue),
+                        None if wide => self.emit_wide_plane(k, &plane, (tile, lanes), epilogue),
                         None => self.emit_plane(k, &plane, tile, lanes, epilogue),
                     }
                 };
@@ -494,7 +504,9 @@ mod tests {
             for d in 0..2 {
                 let extent = (kernel[d] - 1) * dilations[d] + 1;
                 let min = extent.saturating_sub(pads[d] + pads[2 + d]).max(1);
-                x_shape.push(rng.random_range(min..=min + 19));
+                // Some planes wide enough for full AVX-512 column panels.
+                let extra = if round % 6 == 5 { 60 } else { 19 };
+                x_shape.push(rng.random_range(min..=min + extra));
             }
             let x = random(&mut rng, DType::F32, &x_shape);
             let w = random(&mut rng, DType::F32, &[channels * multiplier, 1, kh, kw]);
@@ -512,6 +524,14 @@ mod tests {
             check_lowering(&graph, &inputs, 1e-5, 1e-4);
             // The tile shape and tap loops of 32-register targets too.
             check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &aarch64);
+            // The tile statements of wide x86_64 targets (`wide`).
+            for features in [&["avx512f", "fma"][..], &["avx2", "fma"]] {
+                let wide = Target {
+                    cpu_features: features.iter().map(|f| f.to_string()).collect(),
+                    ..test_target()
+                };
+                check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &wide);
+            }
         }
     }
 }

@@ -174,6 +174,7 @@ fn emit_tile(
             offset: p.b.offset.clone() + j.clone() * p.b.col,
             stride: p.b.col,
         },
+        b_row: 0,
         y: TileOperand {
             buf: p.y.buf,
             offset: y_at(i.clone(), j.clone()),

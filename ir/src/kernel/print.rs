@@ -89,7 +89,7 @@ impl Kernel {
                     .collect();
                 writeln!(
                     out,
-                    "{pad}tile {}x{}: {}[{} + r*{} + c] {} {}[{} + r*{}] * {}[{} + c*{}] over {}",
+                    "{pad}tile {}x{}: {}[{} + r*{} + c] {} {}[{} + r*{}] * {}[{} + c*{}{}] over {}",
                     t.rows,
                     t.cols,
                     self.buffer(t.y.buf).name,
@@ -102,6 +102,11 @@ impl Kernel {
                     self.buffer(t.b.buf).name,
                     self.expr(&t.b.offset),
                     t.b.stride,
+                    // Rows reading their own B (depthwise tiles) only.
+                    match t.b_row {
+                        0 => String::new(),
+                        step => format!(" + r*{step}"),
+                    },
                     dims.join(" x ")
                 )?;
                 if t.blocks.count > 1 {

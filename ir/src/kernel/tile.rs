@@ -8,6 +8,11 @@
 //! and the bounds prover all look at the expanded kernel ([`expand_tiles`]), so
 //! they cannot disagree with the portable code, and the tile's footprint is
 //! proven in bounds exactly as its loops would be.
+//!
+//! B is usually shared by the rows (a matrix product); with [`GemmTile::b_row`]
+//! each row reads its own B, shifted by that step: a depthwise convolution's
+//! output rows, each one input row apart, multiplied by the same weights (A's
+//! row stride 0).
 
 use std::borrow::Cow;
 
@@ -22,6 +27,9 @@ pub struct GemmTile {
     pub a: TileOperand,
     /// `B[k, c]` is at `b.offset + c * b.stride + reduction offset of k in B`.
     pub b: TileOperand,
+    /// Row `r` of the tile reads B from `r * b_row` elements further (0: every
+    /// row multiplies the same B, as in a matrix product).
+    pub b_row: i64,
     /// `Y[r, c]` is at `y.offset + r * y.stride + c` (rows of Y are contiguous).
     pub y: TileOperand,
     /// Nested reduction dims, outermost first (at least one).
@@ -238,32 +246,43 @@ fn expand_block(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
         .fold((Expr::var(a0), Expr::var(b0)), |(a, b), (d, &p)| {
             (a + Expr::var(p) * d.a, b + Expr::var(p) * d.b)
         });
-    let bv: Vec<VarId> = groups
-        .iter()
-        .map(|&(c, l)| {
-            let at = b_at.clone() + c * tile.b.stride;
-            let value = if tile.b.stride == 1 || l == 1 {
-                Expr::load(tile.b.buf, at, ty(l))
-            } else {
-                Expr::lanes(
-                    (0..l as i64)
-                        .map(|i| Expr::load(tile.b.buf, at.clone() + i * tile.b.stride, Ty::F32))
-                        .collect(),
-                )
-            };
-            let v = new_var("b", ty(l));
-            step.push(Stmt::Assign { var: v, value });
-            v
-        })
+    // The B vectors of the rows that start `shift` elements after B's origin
+    // (one shared set when `b_row` is 0).
+    let mut b_vectors = |step: &mut Vec<Stmt>, shift: i64| -> Vec<VarId> {
+        groups
+            .iter()
+            .map(|&(c, l)| {
+                let at = b_at.clone() + (c * tile.b.stride + shift);
+                let value = if tile.b.stride == 1 || l == 1 {
+                    Expr::load(tile.b.buf, at, ty(l))
+                } else {
+                    Expr::lanes(
+                        (0..l as i64)
+                            .map(|i| {
+                                Expr::load(tile.b.buf, at.clone() + i * tile.b.stride, Ty::F32)
+                            })
+                            .collect(),
+                    )
+                };
+                let v = new_var("b", ty(l));
+                step.push(Stmt::Assign { var: v, value });
+                v
+            })
+            .collect()
+    };
+    let sets = if tile.b_row == 0 { 1 } else { tile.rows };
+    let b_sets: Vec<Vec<VarId>> = (0..sets)
+        .map(|r| b_vectors(&mut step, r as i64 * tile.b_row))
         .collect();
     for (r, row) in acc.iter().enumerate() {
+        let bv = &b_sets[r.min(sets - 1)];
         let a = Expr::load(tile.a.buf, a_at.clone() + r as i64 * tile.a.stride, Ty::F32);
         let scalar = new_var("a", Ty::F32);
         step.push(Stmt::Assign {
             var: scalar,
             value: a,
         });
-        for ((&acc, &b), &(_, l)) in row.iter().zip(&bv).zip(&groups) {
+        for ((&acc, &b), &(_, l)) in row.iter().zip(bv).zip(&groups) {
             let next = Expr::var(scalar).splat(l).fma(Expr::var(b), Expr::var(acc));
             step.push(Stmt::Assign {
                 var: acc,
@@ -326,6 +345,7 @@ mod tests {
                     offset: Expr::index(0),
                     stride: 1,
                 },
+                b_row: 0,
                 y: TileOperand {
                     buf: y,
                     offset: Expr::index(0),

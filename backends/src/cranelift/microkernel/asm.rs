@@ -26,12 +26,12 @@ use super::TileShape;
 pub(super) const AVX512_LANES: usize = 16;
 pub(super) const AVX2_LANES: usize = 8;
 
-const ZMM: [AsmRegisterZmm; 32] = [
+pub(super) const ZMM: [AsmRegisterZmm; 32] = [
     zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14,
     zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27,
     zmm28, zmm29, zmm30, zmm31,
 ];
-const YMM: [AsmRegisterYmm; 16] = [
+pub(super) const YMM: [AsmRegisterYmm; 16] = [
     ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9, ymm10, ymm11, ymm12, ymm13, ymm14,
     ymm15,
 ];
@@ -48,7 +48,11 @@ pub(super) const AVX2_ACCUMULATORS: usize = 12;
 pub(super) const AVX2_B_VECTORS: usize = 2;
 
 /// `reg += value` (through rax when the value does not fit an immediate).
-fn add_imm(a: &mut CodeAssembler, reg: AsmRegister64, value: i64) -> Result<(), IcedError> {
+pub(super) fn add_imm(
+    a: &mut CodeAssembler,
+    reg: AsmRegister64,
+    value: i64,
+) -> Result<(), IcedError> {
     match i32::try_from(value) {
         Ok(0) => Ok(()),
         Ok(v) => a.add(reg, v),
@@ -60,12 +64,12 @@ fn add_imm(a: &mut CodeAssembler, reg: AsmRegister64, value: i64) -> Result<(), 
 }
 
 /// Element offset -> byte displacement (the shape's eligibility guarantees it fits).
-fn disp(elements: i64) -> i32 {
+pub(super) fn disp(elements: i64) -> i32 {
     (elements * 4) as i32
 }
 
 /// The nested reduction loops around `body`, with pointer steps between steps.
-fn reduction_loops(
+pub(super) fn reduction_loops(
     a: &mut CodeAssembler,
     shape: &TileShape,
     body: &mut dyn FnMut(&mut CodeAssembler) -> Result<(), IcedError>,

@@ -9,6 +9,7 @@
 //! are baked in), shared by every kernel of the object.
 
 mod asm;
+mod depthwise;
 
 use std::collections::HashMap;
 
@@ -35,6 +36,8 @@ pub(crate) struct TileShape {
     pub a_stride: i64,
     pub b_stride: i64,
     pub y_stride: i64,
+    /// Elements between the B origins of consecutive rows (`GemmTile::b_row`).
+    pub b_row: i64,
     pub reduction: Vec<ReductionDim>,
     pub accumulate: bool,
     /// Column blocks: each its own B and Y vectors, all sharing the A broadcasts.
@@ -108,6 +111,13 @@ impl TileShape {
                     + tile.blocks.count as i64 * tile.blocks.y.abs()
                     + tile.cols as i64,
             );
+        // Rows reading their own B ([`depthwise`]): one column block, columns
+        // contiguous or two apart.
+        let eligible = eligible
+            && (tile.b_row == 0
+                || (tile.blocks.count == 1
+                    && (1..=2).contains(&tile.b.stride)
+                    && fits(tile.rows as i64 * tile.b_row.abs() + tile.cols as i64 * 2)));
         eligible.then(|| TileShape {
             level,
             rows: tile.rows,
@@ -115,6 +125,7 @@ impl TileShape {
             a_stride: tile.a.stride,
             b_stride: tile.b.stride,
             y_stride: tile.y.stride,
+            b_row: tile.b_row,
             reduction: tile.reduction.clone(),
             accumulate: tile.accumulate,
             blocks: tile.blocks,
@@ -124,6 +135,8 @@ impl TileShape {
     /// The machine code of this shape.
     pub(crate) fn assemble(&self) -> Result<Vec<u8>, String> {
         let code = match self.level {
+            Microkernel::Avx512 if self.b_row != 0 => depthwise::avx512(self),
+            Microkernel::Avx2 if self.b_row != 0 => depthwise::avx2(self),
             Microkernel::Avx512 => asm::avx512(self),
             Microkernel::Avx2 => asm::avx2(self),
             Microkernel::Portable => return Err("the portable path has no microkernel".into()),

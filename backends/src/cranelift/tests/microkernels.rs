@@ -4,7 +4,8 @@
 //! reduction dims, accumulate and overwrite, AVX-512 tiles of at most 8
 //! columns up to 12 rows tall (their AVX2 form), one to four column blocks (a
 //! convolution's several output rows per tile), odd strides and offsets, gathered
-//! (strided) B columns for AVX-512, columns two apart for AVX2 — compiled
+//! (strided) B columns for AVX-512, columns two apart for AVX2, rows reading
+//! their own B (depthwise tiles) — compiled
 //! once per instruction set, run natively where the CPU has it, and compared with
 //! the interpreter running the tiles' portable expansion.
 
@@ -22,7 +23,7 @@ use crate::cranelift::compile_program;
 use crate::target::parse_target;
 
 const A_LEN: usize = 6000;
-const B_LEN: usize = 24000;
+const B_LEN: usize = 48000;
 
 /// (rows, vectors of lanes, lanes, accumulators, B vectors) each level's tiles
 /// may take: a tile of `rows` rows has at most `min(B vectors, accumulators /
@@ -105,11 +106,26 @@ fn random_tile(
     // Y: the blocks of a row side by side (with slack), then the next row.
     let block_y = cols as i64 + rng.random_range(0..3);
     let y_stride = blocks as i64 * block_y + rng.random_range(0..3);
+    // A third of the one-block tiles with B columns at most two apart read their
+    // own B per row (depthwise tiles), half of those with A's rows shared
+    // (stride 0).
+    let own_b = blocks == 1 && b_col <= 2 && rng.random_bool(0.33);
+    let own_b_row = if own_b {
+        cols as i64 * b_col + rng.random_range(0..9)
+    } else {
+        0
+    };
+    let a_stride = if own_b && rng.random_bool(0.5) {
+        0
+    } else {
+        a_stride
+    };
     let a_span = (rows as i64 - 1) * a_stride + k as i64;
     let block_span = (0..dims)
         .map(|d| (counts[d] as i64 - 1) * b_steps[d])
         .sum::<i64>()
         + (cols as i64 - 1) * b_col
+        + (rows as i64 - 1) * own_b_row
         + 1;
     // B: each block's part one after the other (they may overlap: only read).
     let block_b = rng.random_range(1..=block_span);
@@ -133,6 +149,7 @@ fn random_tile(
             offset: Expr::index(b_offset),
             stride: b_col,
         },
+        b_row: own_b_row,
         y: TileOperand {
             buf: nnc_ir::kernel::BufId(2),
             offset: Expr::index(y_offset as i64),
