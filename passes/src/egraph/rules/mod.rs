@@ -23,11 +23,14 @@
 //!   fusion).
 //! - [`fusion`]: an anchor (Conv, MatMul, Gemm) and the elementwise ops after it
 //!   as one fused kernel (`--disable-rules fusion` turns the group off).
+//! - [`elementwise`]: a chain of elementwise ops as one fused kernel anchored on
+//!   its first op (`--disable-rules elementwise`).
 
 pub mod activations;
 pub mod algebra;
 mod build;
 pub mod chain;
+pub mod elementwise;
 pub mod follow;
 pub mod fusion;
 pub mod linear;
@@ -68,6 +71,7 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(activations::RULES);
     rules.extend_from_slice(algebra::RULES);
     rules.extend_from_slice(fusion::RULES);
+    rules.extend_from_slice(elementwise::RULES);
     rules
 }
 
@@ -85,7 +89,8 @@ pub fn rewrites(disabled: &[String]) -> Vec<Rewrite<Enode, IrAnalysis>> {
 
 /// Whether `group` names a family of rules that `name` belongs to.
 fn in_group(group: &str, name: &str) -> bool {
-    group == fusion::GROUP && fusion::in_group(name)
+    (group == fusion::GROUP && fusion::in_group(name))
+        || (group == elementwise::GROUP && elementwise::in_group(name))
 }
 
 /// Matches every class holding an e-node with the head op.

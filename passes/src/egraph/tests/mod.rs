@@ -3,6 +3,7 @@
 
 mod activations;
 mod chain;
+mod elementwise;
 mod follow;
 mod fusion;
 mod linear;
