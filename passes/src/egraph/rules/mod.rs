@@ -13,6 +13,8 @@
 //! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
+//! - [`movement`]: Reshape / Transpose chains that leave every element in place
+//!   collapsed to one Reshape.
 //! - [`patchify`]: a convolution over non-overlapping patches as a matrix
 //!   product.
 //! - [`follow`]: per-channel scales and shifts folded into the conv / MatMul after.
@@ -34,6 +36,7 @@ pub mod elementwise;
 pub mod follow;
 pub mod fusion;
 pub mod linear;
+pub mod movement;
 pub mod norm;
 pub mod patchify;
 pub mod patterns;
@@ -65,6 +68,7 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(linear::RULES);
     rules.extend_from_slice(norm::RULES);
     rules.extend_from_slice(patterns::RULES);
+    rules.extend_from_slice(movement::RULES);
     rules.extend_from_slice(patchify::RULES);
     rules.extend_from_slice(follow::RULES);
     rules.extend_from_slice(pool::RULES);

@@ -7,6 +7,7 @@ mod elementwise;
 mod follow;
 mod fusion;
 mod linear;
+mod movement;
 mod norm;
 mod patchify;
 mod patterns;
