@@ -19,6 +19,8 @@
 //!   product.
 //! - [`follow`]: per-channel scales and shifts folded into the conv / MatMul after.
 //! - [`pool`]: Pad folded into pools; an average pool as a depthwise conv.
+//! - [`dense_branch`]: a depthwise branch (DBB's average pool) written densely
+//!   beside a dense sibling conv, so the two merge.
 //! - [`activations`]: GELU (tanh form), HardSwish and Softmax written out op by
 //!   op, recognised.
 //! - [`algebra`]: scalar factors moved out of matrix products (into reach of
@@ -32,6 +34,7 @@ pub mod activations;
 pub mod algebra;
 mod build;
 pub mod chain;
+pub mod dense_branch;
 pub mod elementwise;
 pub mod follow;
 pub mod fusion;
@@ -72,6 +75,7 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(patchify::RULES);
     rules.extend_from_slice(follow::RULES);
     rules.extend_from_slice(pool::RULES);
+    rules.extend_from_slice(dense_branch::RULES);
     rules.extend_from_slice(activations::RULES);
     rules.extend_from_slice(algebra::RULES);
     rules.extend_from_slice(fusion::RULES);
