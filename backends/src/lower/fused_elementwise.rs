@@ -39,7 +39,11 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
     let operands: Vec<&Operand> = (0..sig.inputs.len())
         .map(|i| sig.input(ctx, i))
         .collect::<Result<_, _>>()?;
-    if let Some(o) = operands.iter().chain([&out]).find(|o| o.ty.dtype != DType::F32) {
+    if let Some(o) = operands
+        .iter()
+        .chain([&out])
+        .find(|o| o.ty.dtype != DType::F32)
+    {
         return Err(ctx.unsupported(format!(
             "a fused elementwise kernel computes f32, not {}",
             o.ty.dtype

@@ -49,7 +49,12 @@ fn step_lists() -> Vec<Vec<Step>> {
 #[test]
 fn chains_match_the_reference() {
     let mut rng = rng(7);
-    for shape in [&[1, 3, 5, 7][..], &[2, 4, 1, 9], &[1, 1, 1, 1], &[1, 6, 2, 4]] {
+    for shape in [
+        &[1, 3, 5, 7][..],
+        &[2, 4, 1, 9],
+        &[1, 1, 1, 1],
+        &[1, 6, 2, 4],
+    ] {
         let full = random(&mut rng, DType::F32, shape);
         let channel = random(&mut rng, DType::F32, &[shape[1], 1, 1]);
         let scalar = random(&mut rng, DType::F32, &[]);

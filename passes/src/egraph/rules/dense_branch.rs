@@ -17,7 +17,9 @@ use nnc_ir::ops::{Binary, Conv};
 use nnc_ir::{DType, Op, Tensor};
 
 use super::super::analysis::IrEGraph;
-use super::{NodeRule, add_op, binary, both_orders, is_absent, is_constant, literal, ops_in, same, ty};
+use super::{
+    NodeRule, add_op, binary, both_orders, is_absent, is_constant, literal, ops_in, same, ty,
+};
 
 pub const RULES: &[NodeRule] = &[NodeRule {
     name: "depthwise-as-dense",

@@ -152,7 +152,9 @@ fn producers(eg: &IrEGraph, id: Id) -> Vec<Producer> {
     }
     let mut fused = Vec::new();
     let mut bare = Vec::new();
-    for (op, operands) in ops_in(eg, id, |op| matches!(op, Op::Fused(_) | Op::Unary(_) | Op::Binary(_))) {
+    for (op, operands) in ops_in(eg, id, |op| {
+        matches!(op, Op::Fused(_) | Op::Unary(_) | Op::Binary(_))
+    }) {
         match op {
             Op::Fused(f) if f.anchor_operands <= operands.len() => {
                 let (anchor, extras) = operands.split_at(f.anchor_operands);

@@ -88,7 +88,10 @@ fn random_chains_are_one_kernel() {
         }
         let (g, mut rng) = b.finish(vec![v]);
         let (out, report) = optimise(&g, &mut rng);
-        assert_eq!(report.kernels_after, 1, "seed {seed}\n{g}\n{out}\n{report:?}");
+        assert_eq!(
+            report.kernels_after, 1,
+            "seed {seed}\n{g}\n{out}\n{report:?}"
+        );
         assert!(
             report.rewrites.keys().any(|r| r.starts_with("ew-")),
             "{:?}",
@@ -115,7 +118,10 @@ fn intermediate_needed_elsewhere_splits_the_chain() {
         let (out, _) = optimise(&g, &mut rng);
         assert_eq!(super::count(&out, "Add"), 1, "seed {seed}\n{out}");
         assert_eq!(super::count(&out, "Relu"), 1, "seed {seed}\n{out}");
-        assert!(fused_labels(&out).contains(&"Add+Relu".to_string()), "{out}");
+        assert!(
+            fused_labels(&out).contains(&"Add+Relu".to_string()),
+            "{out}"
+        );
     }
 }
 
@@ -165,4 +171,3 @@ fn elementwise_group_can_be_disabled() {
     assert_eq!(report.kernels_after, 2);
     assert!(!report.rewrites.keys().any(|r| r.starts_with("ew-")));
 }
-

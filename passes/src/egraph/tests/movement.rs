@@ -22,7 +22,7 @@ fn factors(b: &mut Builder, mut n: usize, parts: usize) -> Vec<usize> {
     let mut dims = vec![1; parts];
     let mut k = 2;
     while n > 1 {
-        while n % k != 0 {
+        while !n.is_multiple_of(k) {
             k += 1;
         }
         n /= k;
@@ -93,7 +93,10 @@ fn random_round_trips_and_near_misses() {
         let z = b.node(Op::Unary(Unary::Neg), &[Some(y)]);
         let (g, mut rng) = b.finish(vec![z]);
         let (out, _) = optimise(&g, &mut rng);
-        let moves = perm.iter().enumerate().any(|(i, &p)| i != p && dims[p] > 1 && dims[i] > 1);
+        let moves = perm
+            .iter()
+            .enumerate()
+            .any(|(i, &p)| i != p && dims[p] > 1 && dims[i] > 1);
         if near_miss && moves {
             assert!(count(&out, "Transpose") >= 1, "seed {seed}\n{g}\n{out}");
         } else if !near_miss {
