@@ -191,7 +191,13 @@ impl Epilogue {
 
 /// numpy's clip as the standalone Clip lowers it: compares, so that NaN stays NaN
 /// and `max` wins when `min > max`.
-fn clip(k: &mut KernelBuilder, x: Expr, min: Option<f32>, max: Option<f32>, ty: Ty) -> Expr {
+pub(super) fn clip(
+    k: &mut KernelBuilder,
+    x: Expr,
+    min: Option<f32>,
+    max: Option<f32>,
+    ty: Ty,
+) -> Expr {
     let mut v = x;
     if let Some(lo) = min {
         let lo = Expr::f32(lo).splat(ty.lanes);

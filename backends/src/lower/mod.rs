@@ -12,7 +12,9 @@
 //! - Constant operands are still buffers (weights), but a lowering may read their
 //!   values (`graph.known_value`) to specialise (clip bounds, pads, repacking).
 //! - A fused op (`Op::Fused`) is lowered by its anchor's family, which applies
-//!   the steps (`epilogue`) to each output vector before storing it.
+//!   the steps (`epilogue`) to each output vector before storing it; one with an
+//!   elementwise anchor is a chain of elementwise ops in one broadcast walk
+//!   (`fused_elementwise`).
 //! - Vector width comes from the target; every kernel passes `kernel::check` and
 //!   `kernel::bounds::check`.
 
@@ -23,6 +25,7 @@ mod depthwise;
 mod element_io;
 mod elementwise;
 mod epilogue;
+mod fused_elementwise;
 mod gemm;
 mod gemm_tiles;
 mod gemv;
@@ -116,6 +119,7 @@ pub fn lower_node(graph: &Graph, node: &Node, target: &Target) -> Result<Kernel,
         Op::Fused(f) => match *f.anchor {
             Op::MatMul | Op::Gemm(_) => linalg::lower(&ctx),
             Op::Conv(_) => conv::lower(&ctx),
+            Op::Unary(_) | Op::Binary(_) => fused_elementwise::lower(&ctx),
             ref other => Err(ctx.unsupported(format!("no fused epilogue for {}", other.name()))),
         },
     }

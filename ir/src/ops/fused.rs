@@ -1,6 +1,9 @@
 //! Fused: a producing op (the *anchor*: Conv, MatMul or Gemm) followed by
 //! elementwise steps applied to its output before it is stored, so that a conv
 //! block writes its output once instead of once per activation or residual add.
+//! The anchor may also be an elementwise op itself (an f32 Unary, or Add / Sub /
+//! Mul / Div / Max / Min): a chain of elementwise ops as one kernel, whose extra
+//! operands may broadcast in any ONNX way (the backend walks them all at once).
 //!
 //! Operands: the anchor's operand slots (`anchor_operands` of them, absent optional
 //! ones `None`), then the *extra* operands the steps read (a residual, a
@@ -22,7 +25,7 @@ use super::{Binary, Op, Semantics, Unary};
 /// An anchor op with elementwise steps applied to its output `v`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fused {
-    /// The producing op: Conv, MatMul or Gemm.
+    /// The producing op: Conv, MatMul, Gemm, or an elementwise op.
     pub anchor: Box<Op>,
     /// How many operand slots the anchor takes (its optional ones included).
     pub anchor_operands: usize,

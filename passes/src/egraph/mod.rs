@@ -75,7 +75,10 @@ pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Egraph
     // and grow the e-graph combinatorially.
     let (fusion, rewrites): (Vec<_>, Vec<_>) = rules::rewrites(&options.disabled_rules)
         .into_iter()
-        .partition(|r| rules::fusion::in_group(r.name.as_str()));
+        .partition(|r| {
+            let name = r.name.as_str();
+            rules::fusion::in_group(name) || rules::elementwise::in_group(name)
+        });
     let mut encoded = encoded;
     let t = Instant::now();
     let (egraph, saturation) = runner::saturate(

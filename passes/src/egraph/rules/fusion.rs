@@ -125,6 +125,8 @@ fn producers(eg: &mut IrEGraph, id: Id) -> Vec<Producer> {
                 .map_or(0, |t| t.rank())
         };
         match op {
+            // Elementwise-anchored chains are `elementwise`'s to extend.
+            Op::Fused(f) if !matches!(*f.anchor, Op::Conv(_) | Op::Gemm(_) | Op::MatMul) => {}
             Op::Fused(f) => {
                 let (anchor, extras) = operands.split_at(f.anchor_operands);
                 out.push(Producer {

@@ -13,24 +13,33 @@
 //! - [`norm`]: decomposed LayerNorm recognised; the affine after it folded in.
 //! - [`patterns`]: decomposed exporter patterns recognised (GELU), transpose and
 //!   reshape chains collapsed.
+//! - [`movement`]: Reshape / Transpose chains that leave every element in place
+//!   collapsed to one Reshape.
 //! - [`patchify`]: a convolution over non-overlapping patches as a matrix
 //!   product.
 //! - [`follow`]: per-channel scales and shifts folded into the conv / MatMul after.
 //! - [`pool`]: Pad folded into pools; an average pool as a depthwise conv.
+//! - [`dense_branch`]: a depthwise branch (DBB's average pool) written densely
+//!   beside a dense sibling conv, so the two merge.
 //! - [`activations`]: GELU (tanh form), HardSwish and Softmax written out op by
 //!   op, recognised.
 //! - [`algebra`]: scalar factors moved out of matrix products (into reach of
 //!   fusion).
 //! - [`fusion`]: an anchor (Conv, MatMul, Gemm) and the elementwise ops after it
 //!   as one fused kernel (`--disable-rules fusion` turns the group off).
+//! - [`elementwise`]: a chain of elementwise ops as one fused kernel anchored on
+//!   its first op (`--disable-rules elementwise`).
 
 pub mod activations;
 pub mod algebra;
 mod build;
 pub mod chain;
+pub mod dense_branch;
+pub mod elementwise;
 pub mod follow;
 pub mod fusion;
 pub mod linear;
+pub mod movement;
 pub mod norm;
 pub mod patchify;
 pub mod patterns;
@@ -62,12 +71,15 @@ pub fn all_rules() -> Vec<NodeRule> {
     rules.extend_from_slice(linear::RULES);
     rules.extend_from_slice(norm::RULES);
     rules.extend_from_slice(patterns::RULES);
+    rules.extend_from_slice(movement::RULES);
     rules.extend_from_slice(patchify::RULES);
     rules.extend_from_slice(follow::RULES);
     rules.extend_from_slice(pool::RULES);
+    rules.extend_from_slice(dense_branch::RULES);
     rules.extend_from_slice(activations::RULES);
     rules.extend_from_slice(algebra::RULES);
     rules.extend_from_slice(fusion::RULES);
+    rules.extend_from_slice(elementwise::RULES);
     rules
 }
 
@@ -85,7 +97,8 @@ pub fn rewrites(disabled: &[String]) -> Vec<Rewrite<Enode, IrAnalysis>> {
 
 /// Whether `group` names a family of rules that `name` belongs to.
 fn in_group(group: &str, name: &str) -> bool {
-    group == fusion::GROUP && fusion::in_group(name)
+    (group == fusion::GROUP && fusion::in_group(name))
+        || (group == elementwise::GROUP && elementwise::in_group(name))
 }
 
 /// Matches every class holding an e-node with the head op.

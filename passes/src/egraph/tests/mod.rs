@@ -3,9 +3,11 @@
 
 mod activations;
 mod chain;
+mod elementwise;
 mod follow;
 mod fusion;
 mod linear;
+mod movement;
 mod norm;
 mod patchify;
 mod patterns;

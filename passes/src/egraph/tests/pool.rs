@@ -116,3 +116,59 @@ fn an_average_pool_branch_merges_with_a_depthwise_conv() {
         assert_eq!(report.rewrites["avgpool-as-conv"], 1);
     }
 }
+
+/// DBB's average-pool branch beside a *dense* KxK conv of the same input (and
+/// stride, pads): one dense conv. With count_include_pad off and pads on, the
+/// pool does not divide by the whole window at the borders, so it stays.
+#[test]
+fn an_average_pool_branch_merges_with_a_dense_conv() {
+    for seed in 0..12 {
+        let mut b = Builder::new(seed + 60);
+        let c = b.rng.random_range(1..5);
+        let (h, w) = (b.rng.random_range(3..8), b.rng.random_range(3..8));
+        let x = b.input(&[1, c, h, w]);
+        let stride = 1 + seed as usize % 2;
+        let padded = seed % 3 != 0;
+        let pads = if padded { [1, 1, 1, 1] } else { [0; 4] };
+        let near_miss = padded && seed % 4 == 1;
+        let dense = b.conv(x, c, [3, 3], pads, stride, 1, seed % 2 == 0);
+        let kind = PoolKind::Average {
+            count_include_pad: !near_miss,
+        };
+        let avg = b.node(pool(kind, 3, stride, pads), &[Some(x)]);
+        let y = if seed % 2 == 0 {
+            b.binary(Binary::Add, dense, avg)
+        } else {
+            b.binary(Binary::Add, avg, dense)
+        };
+        let (g, mut rng) = b.finish(vec![y]);
+        let (out, report) = optimise(&g, &mut rng);
+        if near_miss {
+            assert_eq!(count(&out, "AveragePool"), 1, "seed {seed}\n{out}");
+        } else {
+            assert_eq!(count(&out, "Conv"), 1, "seed {seed}\n{out}");
+            assert_eq!(count(&out, "AveragePool"), 0, "{out}");
+            // One channel: the pool's conv is dense already.
+            assert!(
+                c == 1 || report.rewrites.contains_key("depthwise-as-dense"),
+                "seed {seed} {:?}\n{out}",
+                report.rewrites
+            );
+        }
+    }
+}
+
+/// A depthwise conv beside a dense conv that reads another input is left alone.
+#[test]
+fn a_depthwise_branch_over_another_input_stays() {
+    let mut b = Builder::new(77);
+    let x = b.input(&[1, 3, 5, 5]);
+    let x2 = b.input(&[1, 3, 5, 5]);
+    let dw = b.conv(x, 3, [3, 3], [1, 1, 1, 1], 1, 3, false);
+    let dense = b.conv(x2, 3, [3, 3], [1, 1, 1, 1], 1, 1, false);
+    let y = b.binary(Binary::Add, dw, dense);
+    let (g, mut rng) = b.finish(vec![y]);
+    let (out, report) = optimise(&g, &mut rng);
+    assert_eq!(count(&out, "Conv"), 2, "{out}");
+    assert!(!report.rewrites.contains_key("depthwise-as-dense"));
+}
