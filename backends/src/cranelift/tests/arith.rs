@@ -643,14 +643,14 @@ fn uniform_shifts_program() -> Program {
     let xs: Vec<BufId> = cases
         .iter()
         .enumerate()
-        .map(|(c, &(elem, len))| k.buffer(&format!("x{c}"), elem, len, false))
+        .map(|(c, &(elem, len))| k.buffer(format!("x{c}"), elem, len, false))
         .collect();
     let s = k.buffer("s", I64, 1, false);
     let outs: Vec<BufId> = cases
         .iter()
         .enumerate()
         .map(|(c, &(elem, len))| {
-            k.buffer(&format!("y{c}"), elem, len * (2 * amounts.len() + 2), true)
+            k.buffer(format!("y{c}"), elem, len * (2 * amounts.len() + 2), true)
         })
         .collect();
     for (c, &(elem, len)) in cases.iter().enumerate() {
