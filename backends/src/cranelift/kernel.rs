@@ -2,7 +2,7 @@
 //!
 //! The kernel's structure maps one to one: its variables become
 //! `cranelift_frontend` variables (SSA is built for us), a loop becomes a header
-//! block testing `counter < end`, a body and an exit, an `If` a `brif`, `Fail` a
+//! block testing `counter >= end` (exit first), a body and an exit, an `If` a `brif`, `Fail` a
 //! return of its code, and the end of the body a return of 0. Arithmetic is in
 //! [`super::values`].
 //!
@@ -272,8 +272,16 @@ impl Emitter<'_, '_> {
         // The header stays unsealed until the back edge exists.
         self.b.switch_to_block(header);
         let i = self.b.use_var(counter);
-        let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, end);
-        self.b.ins().brif(more, body_block, &[], exit, &[]);
+        // The exit is the first successor: Cranelift's optimiser then visits the
+        // loop body before the code after the loop, while it still knows it is
+        // inside the loop, and hoists what the body computes from values defined
+        // before the loop (a row's mean in LayerNorm) instead of recomputing it
+        // every iteration.
+        let done = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, i, end);
+        self.b.ins().brif(done, exit, &[], body_block, &[]);
 
         self.b.switch_to_block(body_block);
         self.b.seal_block(body_block);

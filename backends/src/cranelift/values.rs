@@ -46,6 +46,16 @@ impl Emitter<'_, '_> {
                 let (x, ty) = self.expr(x)?;
                 (self.unary(*op, x, ty)?, ty)
             }
+            Expr::Binary(op @ (BinaryOp::Shl | BinaryOp::Shr), a, b)
+                if matches!(**b, Expr::Splat(..)) =>
+            {
+                let (a, ty) = self.expr(a)?;
+                let Expr::Splat(_, amount) = &**b else {
+                    unreachable!("matched as a splat")
+                };
+                let (amount, _) = self.expr(amount)?;
+                (self.uniform_shift(*op, a, amount, ty)?, ty)
+            }
             Expr::Binary(op, a, b) => {
                 let (a, ty) = self.expr(a)?;
                 let (b, _) = self.expr(b)?;
@@ -223,6 +233,24 @@ impl Emitter<'_, '_> {
             BinaryOp::Shl => self.b.ins().ishl(a, b),
             BinaryOp::Shr if signed => self.b.ins().sshr(a, b),
             BinaryOp::Shr => self.b.ins().ushr(a, b),
+        })
+    }
+
+    /// `a << amount` or `a >> amount` with one scalar amount for every lane: CLIF's
+    /// vector shifts take a scalar amount (one `psrad`/`pslld` on x86_64), where
+    /// a vector of amounts would go lane by lane (exp's `2^n` built in the
+    /// exponent bits took 30 instructions per vector that way). Both forms take
+    /// the amount modulo the lane width, so they agree.
+    fn uniform_shift(&mut self, op: BinaryOp, a: Value, amount: Value, ty: Ty) -> Res<Value> {
+        if ty.lanes == 1 || ty.elem.is_float() {
+            return self.binary(op, a, amount, ty);
+        }
+        let ins = self.b.ins();
+        Ok(match op {
+            BinaryOp::Shl => ins.ishl(a, amount),
+            BinaryOp::Shr if ty.elem.is_signed() => ins.sshr(a, amount),
+            BinaryOp::Shr => ins.ushr(a, amount),
+            _ => return Err(self.unsupported(format!("{op:?} is not a shift"))),
         })
     }
 

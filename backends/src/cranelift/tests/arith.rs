@@ -621,3 +621,98 @@ fn float_math_bitcasts_and_f16_bits() {
     ];
     check_program(&program, &inputs);
 }
+
+/// Vector shifts by one amount for every lane (a splat: a constant, or a value
+/// loaded at run time), which take CLIF's scalar-amount form: every lane width
+/// and signedness, amounts past the width and negative ones (taken modulo the
+/// width, as the lane-by-lane form does).
+fn uniform_shifts_program() -> Program {
+    let mut k = KernelBuilder::new("uniform_shifts");
+    let cases = [
+        (I32, 8),
+        (U32, 8),
+        (I64, 4),
+        (U64, 4),
+        (I16, 8),
+        (U16, 8),
+        (I8, 16),
+        (U8, 16),
+    ];
+    // -1 is in range of the signed types only; the unsigned ones take 127.
+    let amounts = [0i64, 1, 3, 7, 23, 31, 33, 63, 64, -1];
+    let xs: Vec<BufId> = cases
+        .iter()
+        .enumerate()
+        .map(|(c, &(elem, len))| k.buffer(format!("x{c}"), elem, len, false))
+        .collect();
+    let s = k.buffer("s", I64, 1, false);
+    let outs: Vec<BufId> = cases
+        .iter()
+        .enumerate()
+        .map(|(c, &(elem, len))| {
+            k.buffer(format!("y{c}"), elem, len * (2 * amounts.len() + 2), true)
+        })
+        .collect();
+    for (c, &(elem, len)) in cases.iter().enumerate() {
+        let ty = full(elem);
+        let mut slot = 0;
+        let mut emit = |k: &mut KernelBuilder, f: &dyn Fn(Expr) -> Expr| {
+            k.for_range("i", 0, len as i64, ty.lanes as i64, |k, i| {
+                let x = Expr::load(xs[c], i.clone(), ty);
+                k.store(outs[c], i + (slot * len) as i64, f(x));
+            });
+            slot += 1;
+        };
+        for &n in &amounts {
+            let n = if n < 0 && !elem.is_signed() { 127 } else { n };
+            let amount = Expr::int(n, elem).splat(ty.lanes);
+            emit(&mut k, &|x| x.binary(BinaryOp::Shl, amount.clone()));
+            emit(&mut k, &|x| x.binary(BinaryOp::Shr, amount.clone()));
+        }
+        let loaded = Expr::load(s, Expr::index(0), Ty::scalar(I64))
+            .convert(elem)
+            .splat(ty.lanes);
+        emit(&mut k, &|x| x.binary(BinaryOp::Shl, loaded.clone()));
+        emit(&mut k, &|x| x.binary(BinaryOp::Shr, loaded.clone()));
+    }
+    let kernel = k.finish();
+    let mut inputs: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(c, &(elem, len))| io(&format!("x{c}"), DType::from(elem), &[len]))
+        .collect();
+    inputs.push(io("s", DType::I64, &[1]));
+    let outputs = cases
+        .iter()
+        .enumerate()
+        .map(|(c, &(elem, len))| {
+            io(
+                &format!("y{c}"),
+                DType::from(elem),
+                &[2 * amounts.len() + 2, len],
+            )
+        })
+        .collect();
+    single_kernel("uniform_shifts", inputs, outputs, kernel)
+}
+
+#[test]
+fn uniform_vector_shifts() {
+    let program = uniform_shifts_program();
+    let inputs = [
+        bytes_of(&[i32::MIN, 7, -7, 100, i32::MAX, -1, 0, 65536]),
+        bytes_of(&[u32::MAX, 7, 1 << 31, 100, 3, 0x8000_0001, 0, 65536]),
+        bytes_of(&[i64::MIN, -9, 1 << 40, i64::MAX]),
+        bytes_of(&[u64::MAX, 9, 1 << 63, 12345]),
+        bytes_of(&[i16::MIN, 7, -7, 100, i16::MAX, -1, 0, 256]),
+        bytes_of(&[65535u16, 7, 100, 0, 9, 40000, 1, 2]),
+        bytes_of(&[
+            -128i8, 127, -7, 7, 0, 1, -1, 50, 100, -100, 3, 9, 11, -11, 64, -64,
+        ]),
+        bytes_of(&[
+            255u8, 127, 128, 7, 0, 1, 200, 50, 100, 3, 9, 11, 64, 192, 17, 254,
+        ]),
+        bytes_of(&[37i64]),
+    ];
+    check_program(&program, &inputs);
+}
