@@ -184,6 +184,7 @@ fn emit_tile(
         accumulate: how.accumulate,
         lanes: how.lanes,
         blocks: how.blocks,
+        epilogue: Vec::new(),
     });
     if !how.identity {
         for q in 0..how.blocks.count as i64 {
