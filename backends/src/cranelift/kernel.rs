@@ -21,7 +21,9 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::Module;
 use cranelift_object::ObjectModule;
 use nnc_ir::kernel::tile::expand_tiles_where;
-use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, GemmTile, Kernel, Scalar, Stmt, Ty, VarId};
+use nnc_ir::kernel::{
+    BinaryOp, BufId, ElemType, Expr, GemmTile, Kernel, Scalar, Stmt, TileStep, Ty, VarId,
+};
 
 use super::CodegenError;
 use super::induction::Pointers;
@@ -237,12 +239,19 @@ impl Emitter<'_, '_> {
             .and_then(|l| TileShape::of(self.kernel, tile, l))
             .and_then(|s| self.tiles.get(&s).copied())
             .ok_or_else(|| self.unsupported("a tile statement without a microkernel"))?;
-        let mut args = Vec::with_capacity(3);
+        let mut args = Vec::with_capacity(3 + tile.epilogue.len());
+        let addends = tile.epilogue.iter().filter_map(|s| match s {
+            TileStep::Add(e) => Some((e.buf, &e.offset)),
+            TileStep::Clip { .. } => None,
+        });
         for (buf, offset) in [
             (tile.a.buf, &tile.a.offset),
             (tile.b.buf, &tile.b.offset),
             (tile.y.buf, &tile.y.offset),
-        ] {
+        ]
+        .into_iter()
+        .chain(addends)
+        {
             let (addr, displacement) = self.address(buf, offset)?;
             args.push(self.b.ins().iadd_imm_s(addr, i64::from(displacement)));
         }

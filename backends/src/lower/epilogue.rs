@@ -12,7 +12,7 @@
 //! computes what the unfused chain computes, bit for bit up to FMA contraction in
 //! the anchor.
 
-use nnc_ir::kernel::{BufId, CompareOp, ElemType, Expr, KernelBuilder, Ty};
+use nnc_ir::kernel::{BufId, CompareOp, ElemType, Expr, KernelBuilder, TileAddend, TileStep, Ty};
 use nnc_ir::ops::{Binary, Fused, OperandForm, Step, Unary};
 use nnc_ir::{DType, Op};
 
@@ -174,6 +174,48 @@ impl Epilogue {
             };
         }
         v
+    }
+
+    /// The steps as a GEMM tile's epilogue ([`TileStep`]) for a convolution's
+    /// tile whose rows are output channels, the first `channel`, and whose first
+    /// output element is at `index`, Y's rows `y_row` apart: `None` unless every
+    /// step is one a tile applies exactly as [`Epilogue::apply`] does (ReLU,
+    /// Clip, adding an operand).
+    pub fn conv_tile_steps(&self, channel: Expr, index: Expr, y_row: i64) -> Option<Vec<TileStep>> {
+        if self.channel_in_lanes {
+            return None;
+        }
+        self.steps
+            .iter()
+            .map(|step| match *step {
+                // `x < 0 ? 0 : x`, Clip's select with a min of 0.
+                Resolved::Unary(Unary::Relu) => Some(TileStep::Clip {
+                    min: Some(0.0),
+                    max: None,
+                }),
+                Resolved::Clip { min, max } => Some(TileStep::Clip { min, max }),
+                // Addition commutes exactly: `swapped` does not matter.
+                Resolved::Binary {
+                    op: Binary::Add,
+                    extra,
+                    ..
+                } => {
+                    let (offset, row, col) = match extra.form {
+                        OperandForm::Full => (index.clone(), y_row, 1),
+                        OperandForm::Channel => (channel.clone(), 1, 0),
+                        OperandForm::Scalar => (Expr::index(0), 0, 0),
+                    };
+                    Some(TileStep::Add(TileAddend {
+                        buf: extra.buf,
+                        offset,
+                        row,
+                        col,
+                        block: 0,
+                    }))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The extra operand's values for the output vector at `index` / `channel`.

@@ -7,7 +7,9 @@
 //! channels for a convolution, `lower::conv::wide`); the edge tiles are the same
 //! statement, shorter or narrower (the microkernel masks the column tail). The
 //! epilogue, unless it is the identity, then runs over the stored tile while it
-//! is in L1, as the portable "long epilogue" does.
+//! is in L1, as the portable "long epilogue" does; or, when the caller gives it
+//! as tile steps ([`emit_finished`]: bias, ReLU, Clip, added operands), the
+//! tiles apply it in registers before their stores.
 //!
 //! A convolution's narrow output rows make tiles of several column blocks
 //! ([`blocks_for`]), as tall as the accumulators left allow ([`tile_rows`]).
@@ -18,7 +20,8 @@
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{
-    ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, ReductionDim, TileOperand, Ty, VarId,
+    ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, ReductionDim, TileOperand, TileStep, Ty,
+    VarId,
 };
 
 use super::gemm::{A_BLOCK_BYTES, Epilogue, Product};
@@ -76,6 +79,35 @@ pub(super) fn emit(
     emit_into(kb, p, k, level, lanes, false, ColumnBlocks::ONE);
 }
 
+/// The most addends a tile's epilogue may have to become a microkernel
+/// (`cranelift::microkernel`: argument registers).
+pub(super) const MAX_TILE_ADDENDS: usize = 2;
+
+/// The epilogue steps of the tile at rows `i`, columns `j` of a product.
+pub(super) type TileSteps<'a> = &'a dyn Fn(Expr, Expr) -> Vec<TileStep>;
+
+/// [`emit`] with `p`'s epilogue carried by every tile as `steps` (which must
+/// compute it) instead of a pass over the stored tile.
+pub(super) fn emit_finished(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    k: &[ReductionDim],
+    level: Microkernel,
+    lanes: u8,
+    steps: TileSteps,
+) {
+    emit_tiles(
+        kb,
+        p,
+        k,
+        level,
+        lanes,
+        false,
+        ColumnBlocks::ONE,
+        Some(steps),
+    );
+}
+
 /// [`emit`], adding to Y (`accumulate`) instead of overwriting it, every tile
 /// computing the `blocks` of its columns (`p` is their first block; with more
 /// than one, `p.n` must fit one tile and Y's columns be contiguous).
@@ -88,6 +120,20 @@ pub(super) fn emit_into(
     accumulate: bool,
     blocks: ColumnBlocks,
 ) {
+    emit_tiles(kb, p, k, level, lanes, accumulate, blocks, None);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emit_tiles(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    k: &[ReductionDim],
+    level: Microkernel,
+    lanes: u8,
+    accumulate: bool,
+    blocks: ColumnBlocks,
+    in_tile: Option<TileSteps>,
+) {
     let tile_rows = tile_rows(level, p.n, p.b.col, blocks.count);
     let steps: usize = k.iter().map(|d| d.count).product();
     let block = ((A_BLOCK_BYTES / (4 * steps.max(1))) / tile_rows * tile_rows)
@@ -96,8 +142,9 @@ pub(super) fn emit_into(
     let blocked = p.m - p.m % block;
     let how = How {
         lanes,
-        identity: is_identity(p.epilogue, lanes),
+        identity: in_tile.is_some() || is_identity(p.epilogue, lanes),
         accumulate,
+        steps: in_tile,
         blocks,
         tile_rows,
     };
@@ -184,6 +231,10 @@ fn emit_tile(
         accumulate: how.accumulate,
         lanes: how.lanes,
         blocks: how.blocks,
+        epilogue: how
+            .steps
+            .map(|f| f(i.clone(), j.clone()))
+            .unwrap_or_default(),
     });
     if !how.identity {
         for q in 0..how.blocks.count as i64 {
@@ -195,7 +246,7 @@ fn emit_tile(
 
 /// How the tiles of one product are emitted.
 #[derive(Clone, Copy)]
-struct How {
+struct How<'a> {
     /// Vector width of the portable code (expansions, epilogue).
     lanes: u8,
     /// The epilogue is the identity: no pass over the stored tile.
@@ -204,6 +255,8 @@ struct How {
     blocks: ColumnBlocks,
     /// Rows of a full tile.
     tile_rows: usize,
+    /// The epilogue as the tiles' own steps (then `identity`: no pass).
+    steps: Option<TileSteps<'a>>,
 }
 
 /// The epilogue of `p` over the stored `rows x cols` block of Y at `(i, j)`.

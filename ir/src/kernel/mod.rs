@@ -48,7 +48,7 @@ mod types;
 
 pub use builder::KernelBuilder;
 pub use program::{BufferRef, IoSpec, KernelCall, Program, Weight};
-pub use tile::{ColumnBlocks, GemmTile, ReductionDim, TileOperand};
+pub use tile::{ColumnBlocks, GemmTile, ReductionDim, TileAddend, TileOperand, TileStep};
 pub use types::{ElemType, Ty};
 
 /// Handle of a buffer parameter of a kernel.

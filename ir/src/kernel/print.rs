@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Write};
 
-use super::{BinaryOp, Expr, Kernel, Scalar, Stmt};
+use super::{BinaryOp, Expr, Kernel, Scalar, Stmt, TileStep};
 
 impl fmt::Display for Kernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,6 +115,22 @@ impl Kernel {
                         "{pad}  in {} column blocks (b {:+}, y {:+})",
                         t.blocks.count, t.blocks.b, t.blocks.y
                     )?;
+                }
+                for step in &t.epilogue {
+                    match step {
+                        TileStep::Add(e) => writeln!(
+                            out,
+                            "{pad}  then + {}[{} + r*{} + c*{} + q*{}]",
+                            self.buffer(e.buf).name,
+                            self.expr(&e.offset),
+                            e.row,
+                            e.col,
+                            e.block
+                        )?,
+                        TileStep::Clip { min, max } => {
+                            writeln!(out, "{pad}  then clip {min:?} {max:?}")?
+                        }
+                    }
                 }
                 Ok(())
             }

@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 
-use super::{BufId, ElemType, Expr, Kernel, Stmt, Ty, Var, VarId};
+use super::{BufId, CompareOp, ElemType, Expr, Kernel, Stmt, Ty, Var, VarId};
 
 /// `rows x cols` outputs of `Y` accumulated over `reduction`.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +40,35 @@ pub struct GemmTile {
     pub lanes: u8,
     /// The column blocks of the tile (one for a plain block of `cols` columns).
     pub blocks: ColumnBlocks,
+    /// Steps applied to each finished accumulator before it is stored, in order
+    /// (empty: the product is stored as is). With `accumulate`, they apply to
+    /// `Y + A.B`: a lowering attaches them only to the tile that finishes Y.
+    pub epilogue: Vec<TileStep>,
+}
+
+/// One step of a tile's epilogue, as the fused-epilogue lowering computes it, so
+/// that a tile carrying it stores what the separate pass over Y would.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TileStep {
+    /// `y = y + E[offset + r * row + c * col + q * block]` for element `(r, c)`
+    /// of column block `q`, `col` 0 or 1: a per-row bias (`row` 1, `col` 0), a
+    /// per-column bias (`row` 0, `col` 1), a residual shaped like Y (`row` Y's
+    /// stride, `col` 1, `block` Y's block step).
+    Add(TileAddend),
+    /// `y = y < min ? min : y`, then `y = y > max ? max : y` (NaN passes): Clip,
+    /// and ReLU as a `min` of 0.
+    Clip { min: Option<f32>, max: Option<f32> },
+}
+
+/// The tensor a [`TileStep::Add`] adds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileAddend {
+    pub buf: BufId,
+    pub offset: Expr,
+    pub row: i64,
+    /// 0 (one value per row) or 1 (columns contiguous).
+    pub col: i64,
+    pub block: i64,
 }
 
 /// `count` blocks of `cols` columns sharing the tile's rows and reduction, block
@@ -173,6 +202,17 @@ pub fn expand(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
                     offset: tile.y.offset.clone() + q * tile.blocks.y,
                     ..tile.y.clone()
                 },
+                epilogue: tile
+                    .epilogue
+                    .iter()
+                    .map(|s| match s {
+                        TileStep::Add(e) => TileStep::Add(TileAddend {
+                            offset: e.offset.clone() + q * e.block,
+                            ..e.clone()
+                        }),
+                        clip => clip.clone(),
+                    })
+                    .collect(),
                 blocks: ColumnBlocks::ONE,
                 ..tile.clone()
             };
@@ -306,7 +346,13 @@ fn expand_block(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
         });
     stmts.extend(nest);
     for (r, row) in acc.iter().enumerate() {
-        for (&acc, &(c, _)) in row.iter().zip(&groups) {
+        for (&acc, &(c, l)) in row.iter().zip(&groups) {
+            for step in &tile.epilogue {
+                stmts.push(Stmt::Assign {
+                    var: acc,
+                    value: epilogue_step(step, Expr::var(acc), r, c, l),
+                });
+            }
             stmts.push(Stmt::Store {
                 buf: tile.y.buf,
                 index: y_at(r, c),
@@ -315,6 +361,36 @@ fn expand_block(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
         }
     }
     stmts
+}
+
+/// `step` applied to `value`, the accumulator of row `r`'s columns `c..c + lanes`
+/// (in one column block): the expressions of the fused-epilogue lowering
+/// (`binary_value`'s add, Clip's compare-and-select).
+fn epilogue_step(step: &TileStep, value: Expr, r: usize, c: i64, lanes: u8) -> Expr {
+    let ty = Ty::vector(ElemType::F32, lanes);
+    match step {
+        TileStep::Add(e) => {
+            let at = e.offset.clone() + r as i64 * e.row + c * e.col;
+            let addend = if e.col == 0 {
+                Expr::load(e.buf, at, Ty::F32).splat(lanes)
+            } else {
+                Expr::load(e.buf, at, ty)
+            };
+            value + addend
+        }
+        TileStep::Clip { min, max } => {
+            let mut v = value;
+            if let Some(lo) = min {
+                let lo = Expr::f32(*lo).splat(lanes);
+                v = v.clone().compare(CompareOp::Lt, lo.clone()).select(lo, v);
+            }
+            if let Some(hi) = max {
+                let hi = Expr::f32(*hi).splat(lanes);
+                v = v.clone().compare(CompareOp::Gt, hi.clone()).select(hi, v);
+            }
+            v
+        }
+    }
 }
 
 #[cfg(test)]
@@ -366,6 +442,7 @@ mod tests {
                 accumulate,
                 lanes: 4,
                 blocks: ColumnBlocks::ONE,
+                epilogue: Vec::new(),
             });
             let kernel = kb.finish();
             bounds::check(&kernel).expect("in bounds");
@@ -385,6 +462,99 @@ mod tests {
                     let got = f32::from_le_bytes(buffers[2][at..at + 4].try_into().unwrap());
                     assert_eq!(got, want, "({r}, {c}) accumulate={accumulate}");
                 }
+            }
+        }
+    }
+
+    /// An epilogue of a per-row bias, a residual shaped like Y and a Clip, over
+    /// two column blocks with accumulation, against the same steps by hand.
+    #[test]
+    fn expansion_applies_the_epilogue_to_the_finished_sum() {
+        let (rows, cols, k) = (3usize, 5usize, 4usize);
+        // Y: rows x (2 blocks of cols, 1 column apart).
+        let y_cols = 2 * cols + 1;
+        let mut kb = KernelBuilder::new("tile");
+        let a = kb.buffer("a", ElemType::F32, rows * k, false);
+        let b = kb.buffer("b", ElemType::F32, k * y_cols, false);
+        let bias = kb.buffer("bias", ElemType::F32, rows, false);
+        let res = kb.buffer("res", ElemType::F32, rows * y_cols, false);
+        let y = kb.buffer("y", ElemType::F32, rows * y_cols, true);
+        let operand = |buf, stride| TileOperand {
+            buf,
+            offset: Expr::index(0),
+            stride,
+        };
+        kb.tile(GemmTile {
+            rows,
+            cols,
+            a: operand(a, k as i64),
+            b: operand(b, 1),
+            b_row: 0,
+            y: operand(y, y_cols as i64),
+            reduction: vec![ReductionDim {
+                count: k,
+                a: 1,
+                b: y_cols as i64,
+            }],
+            accumulate: true,
+            lanes: 4,
+            blocks: ColumnBlocks {
+                count: 2,
+                b: cols as i64 + 1,
+                y: cols as i64 + 1,
+            },
+            epilogue: vec![
+                TileStep::Add(TileAddend {
+                    buf: bias,
+                    offset: Expr::index(0),
+                    row: 1,
+                    col: 0,
+                    block: 0,
+                }),
+                TileStep::Add(TileAddend {
+                    buf: res,
+                    offset: Expr::index(0),
+                    row: y_cols as i64,
+                    col: 1,
+                    block: cols as i64 + 1,
+                }),
+                TileStep::Clip {
+                    min: Some(0.0),
+                    max: Some(6.0),
+                },
+            ],
+        });
+        let kernel = kb.finish();
+        bounds::check(&kernel).expect("in bounds");
+        let av: Vec<f32> = (0..rows * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let bv: Vec<f32> = (0..k * y_cols).map(|i| (i % 5) as f32 * 0.5).collect();
+        let biasv: Vec<f32> = (0..rows).map(|i| i as f32 - 1.5).collect();
+        let resv: Vec<f32> = (0..rows * y_cols).map(|i| (i % 3) as f32 - 1.0).collect();
+        let y0: Vec<f32> = (0..rows * y_cols).map(|i| (i % 4) as f32 - 2.0).collect();
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let mut buffers = vec![
+            bytes(&av),
+            bytes(&bv),
+            bytes(&biasv),
+            bytes(&resv),
+            bytes(&y0),
+        ];
+        assert_eq!(interp::run(&kernel, &mut buffers).expect("runs"), 0);
+        for r in 0..rows {
+            for c in 0..y_cols {
+                let at = r * y_cols + c;
+                let got = f32::from_le_bytes(buffers[4][4 * at..4 * at + 4].try_into().unwrap());
+                // Column `cols` lies between the blocks: untouched.
+                let want = if c == cols {
+                    y0[at]
+                } else {
+                    let mut sum = y0[at];
+                    for p in 0..k {
+                        sum += av[r * k + p] * bv[p * y_cols + c];
+                    }
+                    (sum + biasv[r] + resv[at]).clamp(0.0, 6.0)
+                };
+                assert_eq!(got, want, "({r}, {c})");
             }
         }
     }

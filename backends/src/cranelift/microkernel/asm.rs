@@ -20,7 +20,7 @@
 use iced_x86::IcedError;
 use iced_x86::code_asm::*;
 
-use super::TileShape;
+use super::{ShapeStep, TileShape};
 
 /// The vector width in f32 lanes of each instruction set.
 pub(super) const AVX512_LANES: usize = 16;
@@ -37,6 +37,9 @@ pub(super) const YMM: [AsmRegisterYmm; 16] = [
 ];
 /// Counters of the reduction dims, outermost first.
 const COUNTERS: [AsmRegister64; 3] = [r8, r9, r10];
+/// The epilogue's addend pointers: the fourth argument stays in rcx, the fifth
+/// moves from r8 (a counter) to r11 on entry.
+const ADDENDS: [AsmRegister64; 2] = [rcx, r11];
 
 /// Registers of the AVX-512 tile: accumulators `0..24`, B vectors `24..28`, the
 /// broadcast A values `28..31`, the gather indices of strided B `31`.
@@ -100,6 +103,14 @@ pub(super) fn reduction_loops(
     Ok(())
 }
 
+/// Moves the second addend pointer out of r8, the outer reduction counter.
+fn keep_addends(a: &mut CodeAssembler, shape: &TileShape) -> Result<(), IcedError> {
+    if shape.addends() > 1 {
+        a.mov(r11, r8)?;
+    }
+    Ok(())
+}
+
 /// Where the tile's vectors are: vector `v` of a row is vector `v % per_block`
 /// of column block `v / per_block`; only a block's last vector may be short.
 struct VectorAt<'a> {
@@ -135,6 +146,13 @@ impl<'a> VectorAt<'a> {
         q as i64 * self.shape.blocks.b + (u * self.lanes) as i64 * self.shape.b_stride
     }
 
+    /// Addend element of row `r`'s vector `v` (its first column), from the
+    /// addend's origin, for element steps `row`, `col`, `block`.
+    fn addend(&self, r: usize, v: usize, (row, col, block): (i64, i64, i64)) -> i64 {
+        let (q, u) = (v / self.per_block, v % self.per_block);
+        r as i64 * row + q as i64 * block + (u * self.lanes) as i64 * col
+    }
+
     /// Y element of row `r`'s vector `v`, from the tile's Y origin.
     fn y(&self, r: usize, v: usize) -> i64 {
         let (q, u) = (v / self.per_block, v % self.per_block);
@@ -149,6 +167,7 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let vectors = per_block * shape.blocks.count;
     let tail = shape.cols % AVX512_LANES;
     let at = VectorAt::new(shape, AVX512_LANES);
+    keep_addends(&mut a, shape)?;
     if tail != 0 {
         a.mov(eax, (1u32 << tail) - 1)?;
         a.kmovw(k1, eax)?;
@@ -248,6 +267,46 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         }
         Ok(())
     })?;
+    // The epilogue: zmm24.. are free once the products are summed.
+    let mut addend = 0;
+    for step in &shape.epilogue {
+        match *step {
+            ShapeStep::Add { row, col, block } => {
+                let base = ADDENDS[addend];
+                addend += 1;
+                let e = zmm26;
+                for r in 0..shape.rows {
+                    for v in 0..vectors {
+                        let from = base + disp(at.addend(r, v, (row, col, block)));
+                        match (col, masked(v)) {
+                            (0, _) => a.vbroadcastss(e, dword_ptr(from))?,
+                            (_, true) => a.vmovups(e.k1().z(), zmmword_ptr(from))?,
+                            (_, false) => a.vmovups(e, zmmword_ptr(from))?,
+                        }
+                        a.vaddps(acc(r, v), acc(r, v), e)?;
+                    }
+                }
+            }
+            ShapeStep::Clip { min, max } => {
+                // `bound OP y` returns y when it is NaN (the second operand),
+                // as the compare-and-select does; y < min picks min.
+                for (bound, is_min) in [(min, true), (max, false)] {
+                    let Some(bits) = bound else { continue };
+                    a.mov(eax, bits)?;
+                    a.vpbroadcastd(zmm24, eax)?;
+                    for r in 0..shape.rows {
+                        for v in 0..vectors {
+                            if is_min {
+                                a.vmaxps(acc(r, v), zmm24, acc(r, v))?;
+                            } else {
+                                a.vminps(acc(r, v), zmm24, acc(r, v))?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
     for r in 0..shape.rows {
         for v in 0..vectors {
             let to = zmmword_ptr(y_at(r, v));
@@ -272,6 +331,7 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let vectors = shape.cols.div_ceil(AVX2_LANES) * shape.blocks.count;
     let tail = shape.cols % AVX2_LANES;
     let at = VectorAt::new(shape, AVX2_LANES);
+    keep_addends(&mut a, shape)?;
     let pairs = shape.b_stride == 2;
     let mask = ymm15;
     // Lanes `0..n` all ones, the others zero, at `[rsp + at]`.
@@ -368,6 +428,47 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         }
         Ok(())
     })?;
+    // The epilogue: ymm12..15 but the tail mask are free once the products
+    // are summed.
+    let mut addend = 0;
+    for step in &shape.epilogue {
+        match *step {
+            ShapeStep::Add { row, col, block } => {
+                let base = ADDENDS[addend];
+                addend += 1;
+                let e = ymm12;
+                for r in 0..shape.rows {
+                    for v in 0..vectors {
+                        let from = base + disp(at.addend(r, v, (row, col, block)));
+                        match (col, masked(v)) {
+                            (0, _) => a.vbroadcastss(e, dword_ptr(from))?,
+                            (_, true) => a.vmaskmovps(e, mask, ymmword_ptr(from))?,
+                            (_, false) => a.vmovups(e, ymmword_ptr(from))?,
+                        }
+                        a.vaddps(acc(r, v), acc(r, v), e)?;
+                    }
+                }
+            }
+            ShapeStep::Clip { min, max } => {
+                // As in the AVX-512 tile: NaN passes, y < min picks min.
+                for (bound, is_min) in [(min, true), (max, false)] {
+                    let Some(bits) = bound else { continue };
+                    a.mov(eax, bits)?;
+                    a.vmovd(xmm13, eax)?;
+                    a.vbroadcastss(ymm13, xmm13)?;
+                    for r in 0..shape.rows {
+                        for v in 0..vectors {
+                            if is_min {
+                                a.vmaxps(acc(r, v), ymm13, acc(r, v))?;
+                            } else {
+                                a.vminps(acc(r, v), ymm13, acc(r, v))?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
     for r in 0..shape.rows {
         for v in 0..vectors {
             let to = ymmword_ptr(y_at(r, v));

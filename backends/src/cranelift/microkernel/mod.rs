@@ -18,7 +18,7 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_module::{FuncId, Linkage, Module};
 use cranelift_object::ObjectModule;
 use nnc_ir::Microkernel;
-use nnc_ir::kernel::{ColumnBlocks, ElemType, GemmTile, Kernel, ReductionDim};
+use nnc_ir::kernel::{ColumnBlocks, ElemType, GemmTile, Kernel, ReductionDim, TileStep};
 
 use super::CodegenError;
 
@@ -42,7 +42,22 @@ pub(crate) struct TileShape {
     pub accumulate: bool,
     /// Column blocks: each its own B and Y vectors, all sharing the A broadcasts.
     pub blocks: ColumnBlocks,
+    /// The tile's epilogue, applied in registers before the stores.
+    pub epilogue: Vec<ShapeStep>,
 }
+
+/// A step of a tile's epilogue without its operand's location: an addend's
+/// pointer is an argument of the function (the `n`th `Add`, argument `3 + n`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ShapeStep {
+    /// Element steps of the addend (`TileAddend`) per row, column and block.
+    Add { row: i64, col: i64, block: i64 },
+    /// The bounds' bit patterns (f32 is not `Eq`).
+    Clip { min: Option<u32>, max: Option<u32> },
+}
+
+/// The most `Add` steps a microkernel takes (argument registers left).
+pub(crate) const MAX_ADDENDS: usize = 2;
 
 impl TileShape {
     /// The shape of `tile` of `kernel` when `level` has a microkernel for it: f32
@@ -118,6 +133,43 @@ impl TileShape {
                 || (tile.blocks.count == 1
                     && (1..=2).contains(&tile.b.stride)
                     && fits(tile.rows as i64 * tile.b_row.abs() + tile.cols as i64 * 2)));
+        // The epilogue: addends of f32 with contiguous or shared columns, not
+        // on rows reading their own B (the depthwise tiles have no epilogue).
+        let addends = tile
+            .epilogue
+            .iter()
+            .filter(|s| matches!(s, TileStep::Add(_)))
+            .count();
+        let eligible = eligible
+            && (tile.epilogue.is_empty() || tile.b_row == 0)
+            && addends <= MAX_ADDENDS
+            && tile.epilogue.iter().all(|s| match s {
+                TileStep::Add(e) => {
+                    f32_buffer(e.buf.0)
+                        && (0..=1).contains(&e.col)
+                        && fits(
+                            tile.rows as i64 * e.row.abs()
+                                + tile.blocks.count as i64 * e.block.abs()
+                                + tile.cols as i64,
+                        )
+                }
+                TileStep::Clip { .. } => true,
+            });
+        let epilogue = tile
+            .epilogue
+            .iter()
+            .map(|s| match s {
+                TileStep::Add(e) => ShapeStep::Add {
+                    row: e.row,
+                    col: e.col,
+                    block: e.block,
+                },
+                TileStep::Clip { min, max } => ShapeStep::Clip {
+                    min: min.map(f32::to_bits),
+                    max: max.map(f32::to_bits),
+                },
+            })
+            .collect();
         eligible.then(|| TileShape {
             level,
             rows: tile.rows,
@@ -129,7 +181,16 @@ impl TileShape {
             reduction: tile.reduction.clone(),
             accumulate: tile.accumulate,
             blocks: tile.blocks,
+            epilogue,
         })
+    }
+
+    /// How many addend pointers the function takes after `(a, b, y)`.
+    pub(crate) fn addends(&self) -> usize {
+        self.epilogue
+            .iter()
+            .filter(|s| matches!(s, ShapeStep::Add { .. }))
+            .count()
     }
 
     /// The machine code of this shape.
@@ -145,10 +206,12 @@ impl TileShape {
     }
 }
 
-/// The signature of every microkernel: `(a, b, y)` pointers, System V.
-pub(crate) fn signature() -> Signature {
+/// The signature of a microkernel: `(a, b, y)` pointers, then one per addend of
+/// its epilogue, System V.
+pub(crate) fn signature(addends: usize) -> Signature {
     let mut sig = Signature::new(CallConv::SystemV);
-    sig.params.extend([AbiParam::new(types::I64); 3]);
+    sig.params
+        .extend(std::iter::repeat_n(AbiParam::new(types::I64), 3 + addends));
     sig
 }
 
@@ -191,7 +254,7 @@ impl Microkernels {
         };
         let code = shape.assemble().map_err(fail)?;
         let id = module
-            .declare_function(&name, Linkage::Local, &signature())
+            .declare_function(&name, Linkage::Local, &signature(shape.addends()))
             .map_err(|e| fail(e.to_string()))?;
         module
             .define_function_bytes(id, 64, &code, &[])

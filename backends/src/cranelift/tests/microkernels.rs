@@ -5,7 +5,8 @@
 //! columns up to 12 rows tall (their AVX2 form), one to four column blocks (a
 //! convolution's several output rows per tile), odd strides and offsets, gathered
 //! (strided) B columns for AVX-512, columns two apart for AVX2, rows reading
-//! their own B (depthwise tiles) — compiled
+//! their own B (depthwise tiles), random epilogues (per-row and per-column
+//! biases, residuals shaped like Y, Clip / ReLU bounds) — compiled
 //! once per instruction set, run natively where the CPU has it, and compared with
 //! the interpreter running the tiles' portable expansion.
 
@@ -14,7 +15,7 @@ use rand::{Rng, SeedableRng};
 
 use nnc_ir::kernel::{
     BufferRef, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, Program, ReductionDim,
-    TileOperand,
+    TileAddend, TileOperand, TileStep,
 };
 use nnc_ir::{DType, Microkernel};
 
@@ -24,6 +25,8 @@ use crate::target::parse_target;
 
 const A_LEN: usize = 6000;
 const B_LEN: usize = 48000;
+/// Each of the two addend buffers of the epilogues.
+const E_LEN: usize = 8000;
 
 /// (rows, vectors of lanes, lanes, accumulators, B vectors) each level's tiles
 /// may take: a tile of `rows` rows has at most `min(B vectors, accumulators /
@@ -134,6 +137,12 @@ fn random_tile(
         // Too long for B (many wide strided steps): draw again.
         return random_tile(rng, level, rows, y_offset);
     }
+    // Half the tiles not reading their own B end with a random epilogue.
+    let epilogue = if own_b || rng.random_bool(0.5) {
+        Vec::new()
+    } else {
+        random_epilogue(rng, rows, cols, blocks, y_stride, block_y)
+    };
     let a_offset = rng.random_range(0..=(A_LEN as i64 - a_span));
     let b_offset = rng.random_range(0..=(B_LEN as i64 - b_span));
     let tile = GemmTile {
@@ -169,9 +178,48 @@ fn random_tile(
             b: block_b,
             y: block_y,
         },
+        epilogue,
     };
     let span = (rows - 1) * y_stride as usize + (blocks - 1) * block_y as usize + cols;
     (tile, span)
+}
+
+/// Up to two addends (buffers 3 and 4: a per-row bias, a per-column bias or a
+/// residual laid out like Y) and Clip bounds, in a random order.
+fn random_epilogue(
+    rng: &mut StdRng,
+    rows: usize,
+    cols: usize,
+    blocks: usize,
+    y_stride: i64,
+    block_y: i64,
+) -> Vec<TileStep> {
+    let mut steps = Vec::new();
+    for buf in [3u32, 4] {
+        if rng.random_bool(0.3) {
+            continue;
+        }
+        let (row, col, block) = match rng.random_range(0..3) {
+            0 => (rng.random_range(1..=2), 0, rng.random_range(0..=1)),
+            1 => (0, 1, cols as i64),
+            _ => (y_stride, 1, block_y),
+        };
+        let span = (rows as i64 - 1) * row + (blocks as i64 - 1) * block + (cols as i64 - 1) * col;
+        steps.push(TileStep::Add(TileAddend {
+            buf: nnc_ir::kernel::BufId(buf),
+            offset: Expr::index(rng.random_range(0..E_LEN as i64 - span)),
+            row,
+            col,
+            block,
+        }));
+    }
+    if rng.random_bool(0.7) {
+        let min = [None, Some(0.0), Some(-0.5)][rng.random_range(0..3)];
+        let max = [None, Some(6.0), Some(0.25)][rng.random_range(0..3)];
+        let at = rng.random_range(0..=steps.len());
+        steps.insert(at, TileStep::Clip { min, max });
+    }
+    steps
 }
 
 /// A program of one kernel per tile (each of every row count, several times).
@@ -201,6 +249,8 @@ fn tiles_program(level: Microkernel, seed: u64) -> Program {
             kb.buffer("a", ElemType::F32, A_LEN, false);
             kb.buffer("b", ElemType::F32, B_LEN, false);
             kb.buffer("y", ElemType::F32, y_len, true);
+            kb.buffer("e0", ElemType::F32, E_LEN, false);
+            kb.buffer("e1", ElemType::F32, E_LEN, false);
             kb.tile(tile);
             kb.finish()
         })
@@ -209,10 +259,17 @@ fn tiles_program(level: Microkernel, seed: u64) -> Program {
         BufferRef::Input(0),
         BufferRef::Input(1),
         BufferRef::Output(0),
+        BufferRef::Input(2),
+        BufferRef::Input(3),
     ];
     Program {
         name: format!("tiles_{}", level.name()),
-        inputs: vec![io("a", DType::F32, &[A_LEN]), io("b", DType::F32, &[B_LEN])],
+        inputs: vec![
+            io("a", DType::F32, &[A_LEN]),
+            io("b", DType::F32, &[B_LEN]),
+            io("e0", DType::F32, &[E_LEN]),
+            io("e1", DType::F32, &[E_LEN]),
+        ],
         outputs: vec![io("y", DType::F32, &[y_len])],
         arena_bytes: 0,
         arena_align: 16,
@@ -224,7 +281,7 @@ fn tiles_program(level: Microkernel, seed: u64) -> Program {
 
 fn random_inputs(seed: u64) -> Vec<Vec<u8>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    [A_LEN, B_LEN]
+    [A_LEN, B_LEN, E_LEN, E_LEN]
         .iter()
         .map(|&n| {
             let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();

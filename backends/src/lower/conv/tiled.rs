@@ -21,9 +21,13 @@
 //! inside. Output channels are processed in blocks whose weights fit the L2
 //! cache, with every output row inside the block.
 
-use nnc_ir::kernel::{BinaryOp, ElemType, Expr, KernelBuilder, Ty};
+use nnc_ir::Microkernel;
+use nnc_ir::kernel::{
+    BinaryOp, ElemType, Expr, KernelBuilder, ReductionDim, TileAddend, TileStep, Ty,
+};
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
+use super::super::gemm_tiles;
 use super::{Convolution, nest, strides, walk_window};
 
 impl Convolution<'_> {
@@ -49,6 +53,30 @@ impl Convolution<'_> {
             return value;
         }
         self.fusion.apply(k, value, at, oc, lanes)
+    }
+
+    /// [`Convolution::finish`] as a wide tile's epilogue for the tile whose first
+    /// row is output channel `oc` and first element at `at`, Y's rows `y_row`
+    /// apart, when the tile can carry every step.
+    pub(super) fn tile_finish(&self, oc: Expr, at: Expr, y_row: i64) -> Option<Vec<TileStep>> {
+        let bias = self.bias.map(|buf| {
+            TileStep::Add(TileAddend {
+                buf,
+                offset: oc.clone(),
+                row: 1,
+                col: 0,
+                block: 0,
+            })
+        });
+        let steps: Vec<TileStep> = bias
+            .into_iter()
+            .chain(self.fusion.conv_tile_steps(oc, at, y_row)?)
+            .collect();
+        let addends = steps
+            .iter()
+            .filter(|s| matches!(s, TileStep::Add(_)))
+            .count();
+        (addends <= gemm_tiles::MAX_TILE_ADDENDS).then_some(steps)
     }
 
     /// An f32 1x1 convolution with unit strides and no padding: per image and
@@ -89,7 +117,25 @@ impl Convolution<'_> {
                     epilogue: &epilogue,
                     long_epilogue: self.fusion.is_long(),
                 };
-                gemm::emit(k, &product, tile, self.lanes);
+                // On wide targets the tiles finish their outputs in registers
+                // when they can.
+                let in_tile = |i: Expr, j: Expr| {
+                    let at = y_offset.clone() + i.clone() * pixels as i64 + j;
+                    self.tile_finish(first.clone() + i, at, pixels as i64)
+                };
+                let carried = tile.wide != Microkernel::Portable
+                    && in_tile(Expr::index(0), Expr::index(0)).is_some();
+                if carried {
+                    let dims = [ReductionDim {
+                        count: cg,
+                        a: 1,
+                        b: pixels as i64,
+                    }];
+                    let steps = |i, j| in_tile(i, j).unwrap_or_default();
+                    gemm_tiles::emit_finished(k, &product, &dims, tile.wide, self.lanes, &steps);
+                } else {
+                    gemm::emit(k, &product, tile, self.lanes);
+                }
             });
         });
     }

@@ -197,6 +197,7 @@ impl Depthwise<'_> {
             },
             b_row: sh * w,
             blocks: ColumnBlocks::ONE,
+            epilogue: Vec::new(),
             y: TileOperand {
                 buf: self.y.buf,
                 offset: y_origin.clone(),

@@ -30,6 +30,20 @@ fn step_lists() -> Vec<Vec<Step>> {
             tanh_approximation: false,
         })],
         vec![bin(Binary::Add, 0, false), Step::Unary(Unary::Relu)],
+        // Carried by a pointwise convolution's wide tiles beside the bias
+        // (two addends); three addends are not.
+        vec![
+            bin(Binary::Add, 2, true),
+            Step::Clip {
+                min: Some(-0.25),
+                max: Some(0.25),
+            },
+        ],
+        vec![
+            bin(Binary::Add, 1, false),
+            Step::Unary(Unary::Relu),
+            bin(Binary::Add, 0, true),
+        ],
         vec![
             bin(Binary::Mul, 1, true),
             bin(Binary::Add, 1, false),
@@ -102,7 +116,10 @@ fn fused_anchors_on_wide_targets() {
             ..super::super::testing::test_target()
         };
         for (x_shape, m, kernel, stride, pad) in [
-            (&[1, 3, 6, 11][..], 10, 3, 1, 1),
+            // Pointwise: the epilogue in the tiles when they can carry it.
+            (&[2, 6, 5, 7][..], 9, 1, 1, 0),
+            (&[1, 19, 4, 13], 21, 1, 1, 0),
+            (&[1, 3, 6, 11], 10, 3, 1, 1),
             (&[1, 4, 9, 9], 5, 3, 2, 1),
             (&[1, 2, 5, 20], 9, 3, 1, 2),
         ] {
