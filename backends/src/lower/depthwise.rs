@@ -33,6 +33,7 @@ use nnc_ir::{Microkernel, Target};
 use super::gemm::Epilogue;
 use super::signature::Operand;
 
+mod edge;
 mod flat;
 mod wide;
 
@@ -284,7 +285,14 @@ impl Depthwise<'_> {
             (tile.vectors, lanes),
             &|k, span| emit(k, span, full),
         );
-        for col in (0..lo).chain(hi..ow) {
+        // Border columns: one vector a side where it covers them (`edge`).
+        let (left, right) = self.edge_vectors((lo, hi), lanes);
+        for edge in [left, right].into_iter().flatten() {
+            self.emit_edge_vector(k, p, rows.clone(), edge, taps_h, (lanes, epi));
+        }
+        let scalar_left = if left.is_some() { 0 } else { lo };
+        let scalar_right = if right.is_some() { ow } else { hi };
+        for col in (0..scalar_left).chain(scalar_right..ow) {
             let taps = (taps_h, taps_inside(col, w, kw, sw, dw, pw));
             emit(k, Span::vectors(Expr::index(col), 1, 1), taps);
         }
