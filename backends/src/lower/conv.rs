@@ -317,12 +317,7 @@ impl Convolution<'_> {
         let epilogue = |k: &mut KernelBuilder, acc: Expr, oc: Expr, at: Expr, lanes: u8| {
             self.finish(k, acc, oc, at, lanes)
         };
-        dw.emit(
-            k,
-            depthwise::Tile::for_target(target),
-            self.lanes,
-            &epilogue,
-        );
+        dw.emit(k, depthwise::Tile::for_conv(target), self.lanes, &epilogue);
     }
 
     /// Row-accumulating direct convolution (f32, f64).

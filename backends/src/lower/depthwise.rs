@@ -33,6 +33,7 @@ use nnc_ir::{Microkernel, Target};
 use super::gemm::Epilogue;
 use super::signature::Operand;
 
+mod edge;
 mod flat;
 mod wide;
 
@@ -64,10 +65,8 @@ pub(super) struct Tile {
 impl Tile {
     /// A tap keeps `rows * vectors` accumulators, as many loaded inputs (all of
     /// a loop body's loads are live at once) and the splatted weight in
-    /// registers: 3 x 4 fits the 32 of aarch64 and riscv64. On x86_64 the
-    /// loads fold into the FMAs, so a 2 x 3 tile with a row of up to 7 taps
-    /// unrolled keeps 6 accumulators, 7 weights and the register an FMA copies
-    /// in the 16.
+    /// registers: 3 x 4 fits the 32 of aarch64 and riscv64, 2 x 3 the 16 of
+    /// the others (convolutions on x86_64 take 2 x 2, see `for_conv`).
     pub fn for_target(target: &Target) -> Tile {
         if target.vector_registers >= 32 {
             Tile {
@@ -83,6 +82,23 @@ impl Tile {
                 unroll_taps: target.arch == nnc_ir::Arch::X86_64,
                 wide: target.microkernel(),
             }
+        }
+    }
+
+    /// The tile of a depthwise convolution: `for_target`'s, but 2 x 2 where
+    /// x86_64 unrolls the taps. Only the last unrolled tap's loads fold into
+    /// its FMAs (Cranelift issues a body's loads first), so the earlier taps'
+    /// inputs are all live at once: a 2 x 2 tile keeps 4 accumulators, 8
+    /// inputs and 3 weights in the 16 registers, where 2 x 3 spilled 5 of its
+    /// 6 accumulators in every iteration (convnext_atto's 7 x 7 convolutions
+    /// at 128 bits: 14 GFLOP/s with 2 x 3, 16 with 2 x 2; pools, whose taps
+    /// are not unrolled, keep 2 x 3).
+    pub fn for_conv(target: &Target) -> Tile {
+        let tile = Tile::for_target(target);
+        if tile.unroll_taps {
+            Tile { vectors: 2, ..tile }
+        } else {
+            tile
         }
     }
 }
@@ -269,7 +285,14 @@ impl Depthwise<'_> {
             (tile.vectors, lanes),
             &|k, span| emit(k, span, full),
         );
-        for col in (0..lo).chain(hi..ow) {
+        // Border columns: one vector a side where it covers them (`edge`).
+        let (left, right) = self.edge_vectors((lo, hi), lanes);
+        for edge in [left, right].into_iter().flatten() {
+            self.emit_edge_vector(k, p, rows.clone(), edge, taps_h, (lanes, epi));
+        }
+        let scalar_left = if left.is_some() { 0 } else { lo };
+        let scalar_right = if right.is_some() { ow } else { hi };
+        for col in (0..scalar_left).chain(scalar_right..ow) {
             let taps = (taps_h, taps_inside(col, w, kw, sw, dw, pw));
             emit(k, Span::vectors(Expr::index(col), 1, 1), taps);
         }
@@ -472,6 +495,22 @@ mod tests {
     use super::super::testing::{
         check_lowering, check_lowering_for, single_node_graph, test_target,
     };
+
+    /// Convolutions on x86_64 take 2 x 2 tiles (their unrolled taps' loads are
+    /// live at once), pools keep 2 x 3; 32-register targets 3 x 4 for both.
+    #[test]
+    fn tile_shapes_fit_the_registers() {
+        let x86 = test_target();
+        let shape = |t: super::Tile| (t.rows, t.vectors, t.unroll_taps);
+        assert_eq!(shape(super::Tile::for_conv(&x86)), (2, 2, true));
+        assert_eq!(shape(super::Tile::for_target(&x86)), (2, 3, true));
+        let aarch64 = Target {
+            arch: Arch::Aarch64,
+            vector_registers: 32,
+            ..test_target()
+        };
+        assert_eq!(shape(super::Tile::for_conv(&aarch64)), (3, 4, false));
+    }
 
     /// Every kernel size 1..=7 (square and not), strides 1 and 2, dilations 1
     /// and 2, pads from none to past the kernel, odd widths: every tile, tail
