@@ -171,6 +171,17 @@ impl Depthwise<'_> {
         (xs[2] as i64, xs[3] as i64, ys[2] as i64, ys[3] as i64)
     }
 
+    /// Kernel size, stride, dilation and leading pad along spatial axis `d`
+    /// (0: rows, 1: columns).
+    fn axis(&self, d: usize) -> (i64, i64, i64, i64) {
+        (
+            self.kernel[d],
+            self.strides[d],
+            self.dilations[d],
+            self.pads[d],
+        )
+    }
+
     /// The whole convolution: every image and output channel, one plane each.
     pub fn emit(&self, k: &mut KernelBuilder, tile: Tile, lanes: u8, epilogue: Epilogue) {
         let (h, w, oh, ow) = self.dims();
@@ -221,12 +232,7 @@ impl Depthwise<'_> {
     /// blocks of `tile.rows`, then one at a time.
     fn emit_plane(&self, k: &mut KernelBuilder, p: &Plane, tile: Tile, lanes: u8, epi: Epilogue) {
         let (h, _, oh, _) = self.dims();
-        let (kh, sh, dh, ph) = (
-            self.kernel[0],
-            self.strides[0],
-            self.dilations[0],
-            self.pads[0],
-        );
+        let (kh, sh, dh, ph) = self.axis(0);
         let (lo, hi) = interior(h, oh, kh, sh, dh, ph);
         let border_row = |k: &mut KernelBuilder, row: i64| {
             let taps = taps_inside(row, h, kh, sh, dh, ph);
@@ -264,12 +270,7 @@ impl Depthwise<'_> {
         epi: Epilogue,
     ) {
         let (_, w, _, ow) = self.dims();
-        let (kw, sw, dw, pw) = (
-            self.kernel[1],
-            self.strides[1],
-            self.dilations[1],
-            self.pads[1],
-        );
+        let (kw, sw, dw, pw) = self.axis(1);
         let (lo, hi) = interior(w, ow, kw, sw, dw, pw);
         let full = (taps_h, (0, kw));
         let rows = (row, rows);

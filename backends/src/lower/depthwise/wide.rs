@@ -65,12 +65,7 @@ impl Depthwise<'_> {
         epi: Epilogue,
     ) {
         let (h, _, oh, _) = self.dims();
-        let (kh, sh, dh, ph) = (
-            self.kernel[0],
-            self.strides[0],
-            self.dilations[0],
-            self.pads[0],
-        );
+        let (kh, sh, dh, ph) = self.axis(0);
         let (lo, hi) = interior(h, oh, kh, sh, dh, ph);
         let (block, _) = tile_shape(tile.wide);
         let rows = |k: &mut KernelBuilder, row: Expr, count: usize, taps: (i64, i64)| {
@@ -104,12 +99,7 @@ impl Depthwise<'_> {
         epi: Epilogue,
     ) {
         let (_, w, _, ow) = self.dims();
-        let (kw, sw, dw, pw) = (
-            self.kernel[1],
-            self.strides[1],
-            self.dilations[1],
-            self.pads[1],
-        );
+        let (kw, sw, dw, pw) = self.axis(1);
         let (c0, c1) = interior(w, ow, kw, sw, dw, pw);
         if kh1 <= kh0 {
             // No kernel row reads inside: the row-tiled form stores the

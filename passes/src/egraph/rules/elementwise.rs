@@ -22,13 +22,13 @@
 //! `--disable-rules elementwise` turns all of them off (see [`GROUP`]).
 
 use egg::Id;
-use nnc_ir::ops::{Binary, Fused, Step, Unary};
+use nnc_ir::ops::{Binary, Step, Unary};
 use nnc_ir::{DType, Op};
 
 use super::super::analysis::IrEGraph;
 use super::super::language::Enode;
-use super::fusion::shared_prefixes;
-use super::{NodeRule, add_op, both_orders, is_absent, is_constant, ops_in, same, scalar, ty};
+use super::fusion::{self, shared_prefixes};
+use super::{NodeRule, both_orders, is_absent, is_constant, ops_in, same, scalar, ty};
 
 /// The name that disables every rule of this module; their names start with it.
 pub const GROUP: &str = "elementwise";
@@ -86,12 +86,9 @@ fn fusable_binary(b: Binary) -> bool {
     )
 }
 
-/// An elementwise producer found in a class: anchor, its operands, steps, extras.
+/// An elementwise producer found in a class, with the values it computes.
 struct Producer {
-    anchor: Op,
-    anchor_operands: Vec<Id>,
-    steps: Vec<Step>,
-    extras: Vec<Id>,
+    chain: fusion::Producer,
     /// The classes the chain computes on the way (its bare anchor, its shorter
     /// forms) and its own: a step reading one of them would need it stored.
     inside: Vec<Id>,
@@ -102,30 +99,9 @@ impl Producer {
     fn may_read(&self, eg: &IrEGraph, e: Id) -> bool {
         !self.inside.iter().any(|&c| same(eg, c, e))
     }
-}
 
-impl Producer {
-    fn with(mut self, eg: &mut IrEGraph, step: Step, extra: Option<Id>) -> Id {
-        let step = match (step, extra) {
-            (Step::Binary { op, swapped, .. }, Some(e)) => {
-                self.extras.push(e);
-                Step::Binary {
-                    op,
-                    operand: self.extras.len() - 1,
-                    swapped,
-                }
-            }
-            (step, _) => step,
-        };
-        self.steps.push(step);
-        let fused = Fused {
-            anchor: Box::new(self.anchor),
-            anchor_operands: self.anchor_operands.len(),
-            steps: self.steps,
-        };
-        let mut operands = self.anchor_operands;
-        operands.extend(self.extras);
-        add_op(eg, Op::Fused(fused), operands)
+    fn with(self, eg: &mut IrEGraph, step: Step, extra: Option<Id>) -> Id {
+        self.chain.with(eg, step, extra)
     }
 }
 
@@ -163,20 +139,24 @@ fn producers(eg: &IrEGraph, id: Id) -> Vec<Producer> {
                     let mut inside = shared_prefixes(eg, &node);
                     inside.push(id);
                     fused.push(Producer {
-                        anchor: *f.anchor,
-                        anchor_operands: anchor.to_vec(),
-                        steps: f.steps,
-                        extras: extras.to_vec(),
+                        chain: fusion::Producer {
+                            anchor: *f.anchor,
+                            anchor_operands: anchor.to_vec(),
+                            steps: f.steps,
+                            extras: extras.to_vec(),
+                        },
                         inside,
                     });
                 }
             }
             Op::Fused(_) => {}
             op if elementwise_anchor(eg, &op, &operands) => bare.push(Producer {
-                anchor: op,
-                anchor_operands: operands,
-                steps: Vec::new(),
-                extras: Vec::new(),
+                chain: fusion::Producer {
+                    anchor: op,
+                    anchor_operands: operands,
+                    steps: Vec::new(),
+                    extras: Vec::new(),
+                },
                 inside: vec![id],
             }),
             _ => {}
@@ -185,8 +165,8 @@ fn producers(eg: &IrEGraph, id: Id) -> Vec<Producer> {
     // Condition `longest_form`: of the fused forms, only the longest grow (a
     // chain is one kernel when nothing else reads its middle); the bare op starts
     // a new chain (for when something does, and the longest cannot be used).
-    let most = fused.iter().map(|p| p.steps.len()).max().unwrap_or(0);
-    fused.retain(|p| p.steps.len() == most);
+    let most = fused.iter().map(|p| p.chain.steps.len()).max().unwrap_or(0);
+    fused.retain(|p| p.chain.steps.len() == most);
     fused.extend(bare);
     fused
 }

@@ -73,16 +73,18 @@ fn activation(u: Unary) -> bool {
 }
 
 /// A fusable producer found in a class: the anchor op, its operand slots, the
-/// steps and extra operands so far.
-struct Producer {
-    anchor: Op,
-    anchor_operands: Vec<Id>,
-    steps: Vec<Step>,
-    extras: Vec<Id>,
+/// steps and extra operands so far (also the elementwise chains' producer).
+pub(super) struct Producer {
+    pub anchor: Op,
+    pub anchor_operands: Vec<Id>,
+    pub steps: Vec<Step>,
+    pub extras: Vec<Id>,
 }
 
 impl Producer {
-    fn with(mut self, eg: &mut IrEGraph, step: Step, extra: Option<Id>) -> Id {
+    /// The `Fused` e-node of this producer followed by `step` (a binary step
+    /// reads `extra`).
+    pub(super) fn with(mut self, eg: &mut IrEGraph, step: Step, extra: Option<Id>) -> Id {
         let step = match (step, extra) {
             (Step::Binary { op, swapped, .. }, Some(e)) => {
                 self.extras.push(e);
