@@ -307,16 +307,7 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
             }
         }
     }
-    for r in 0..shape.rows {
-        for v in 0..vectors {
-            let to = zmmword_ptr(y_at(r, v));
-            if masked(v) {
-                a.vmovups(to.k1(), acc(r, v))?;
-            } else {
-                a.vmovups(to, acc(r, v))?;
-            }
-        }
-    }
+    store_zmm(&mut a, shape.rows, vectors, acc, y_at, masked)?;
     a.vzeroupper()?;
     a.ret()?;
     a.assemble(0)
@@ -469,7 +460,48 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
             }
         }
     }
-    for r in 0..shape.rows {
+    store_ymm(&mut a, (shape.rows, vectors), acc, y_at, (masked, mask))?;
+    if pairs {
+        a.add(rsp, 64)?;
+    }
+    a.vzeroupper()?;
+    a.ret()?;
+    a.assemble(0)
+}
+
+/// Stores the `rows x vectors` zmm accumulators `acc(r, v)` to `y_at(r, v)`,
+/// the `masked` vectors under k1 (the column tail).
+pub(super) fn store_zmm(
+    a: &mut CodeAssembler,
+    rows: usize,
+    vectors: usize,
+    acc: impl Fn(usize, usize) -> AsmRegisterZmm,
+    y_at: impl Fn(usize, usize) -> AsmMemoryOperand,
+    masked: impl Fn(usize) -> bool,
+) -> Result<(), IcedError> {
+    for r in 0..rows {
+        for v in 0..vectors {
+            let to = zmmword_ptr(y_at(r, v));
+            if masked(v) {
+                a.vmovups(to.k1(), acc(r, v))?;
+            } else {
+                a.vmovups(to, acc(r, v))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stores the `rows x vectors` ymm accumulators `acc(r, v)` to `y_at(r, v)`,
+/// the `masked` vectors through `vmaskmovps` with the lane mask in `mask`.
+pub(super) fn store_ymm(
+    a: &mut CodeAssembler,
+    (rows, vectors): (usize, usize),
+    acc: impl Fn(usize, usize) -> AsmRegisterYmm,
+    y_at: impl Fn(usize, usize) -> AsmMemoryOperand,
+    (masked, mask): (impl Fn(usize) -> bool, AsmRegisterYmm),
+) -> Result<(), IcedError> {
+    for r in 0..rows {
         for v in 0..vectors {
             let to = ymmword_ptr(y_at(r, v));
             if masked(v) {
@@ -479,10 +511,5 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
             }
         }
     }
-    if pairs {
-        a.add(rsp, 64)?;
-    }
-    a.vzeroupper()?;
-    a.ret()?;
-    a.assemble(0)
+    Ok(())
 }

@@ -16,7 +16,7 @@ use iced_x86::IcedError;
 use iced_x86::code_asm::*;
 
 use super::TileShape;
-use super::asm::{AVX2_LANES, AVX512_LANES, YMM, ZMM, disp, reduction_loops};
+use super::asm::{AVX2_LANES, AVX512_LANES, YMM, ZMM, disp, reduction_loops, store_ymm, store_zmm};
 
 /// The AVX-512F form: `rows x vectors` zmm accumulators (at most 24), the A
 /// value in zmm28, a loaded B vector in zmm29; for columns two apart the high
@@ -117,16 +117,7 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         }
         Ok(())
     })?;
-    for r in 0..shape.rows {
-        for v in 0..vectors {
-            let at = zmmword_ptr(y_at(r, v));
-            if masked(v) {
-                a.vmovups(at.k1(), acc(r, v))?;
-            } else {
-                a.vmovups(at, acc(r, v))?;
-            }
-        }
-    }
+    store_zmm(&mut a, shape.rows, vectors, acc, y_at, masked)?;
     a.vzeroupper()?;
     a.ret()?;
     a.assemble(0)
@@ -242,16 +233,7 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         }
         Ok(())
     })?;
-    for r in 0..shape.rows {
-        for v in 0..vectors {
-            let at = ymmword_ptr(y_at(r, v));
-            if masked(v) {
-                a.vmaskmovps(at, mask, acc(r, v))?;
-            } else {
-                a.vmovups(at, acc(r, v))?;
-            }
-        }
-    }
+    store_ymm(&mut a, (shape.rows, vectors), acc, y_at, (masked, mask))?;
     if pairs {
         a.add(rsp, 64)?;
     }

@@ -39,12 +39,6 @@ pub fn in_group(name: &str) -> bool {
     name.starts_with(PREFIX)
 }
 
-macro_rules! step_rules {
-    ($($name:literal => $head:literal by $apply:ident),* $(,)?) => {
-        &[$(NodeRule { name: $name, head: $head, apply: $apply }),*]
-    };
-}
-
 pub const RULES: &[NodeRule] = step_rules![
     "ew-relu" => "Relu" by chain_step,
     "ew-leaky-relu" => "LeakyRelu" by chain_step,

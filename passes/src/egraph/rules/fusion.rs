@@ -36,12 +36,6 @@ pub fn in_group(name: &str) -> bool {
     name.starts_with(PREFIX)
 }
 
-macro_rules! step_rules {
-    ($($name:literal => $head:literal by $apply:ident),* $(,)?) => {
-        &[$(NodeRule { name: $name, head: $head, apply: $apply }),*]
-    };
-}
-
 pub const RULES: &[NodeRule] = step_rules![
     "fuse-relu" => "Relu" by fuse_step,
     "fuse-leaky-relu" => "LeakyRelu" by fuse_step,

@@ -30,6 +30,14 @@
 //! - [`elementwise`]: a chain of elementwise ops as one fused kernel anchored on
 //!   its first op (`--disable-rules elementwise`).
 
+/// A table of [`NodeRule`]s, one a line: `"name" => "HeadOp" by apply_fn`
+/// (defined before the modules so that each rule module can use it).
+macro_rules! step_rules {
+    ($($name:literal => $head:literal by $apply:ident),* $(,)?) => {
+        &[$(NodeRule { name: $name, head: $head, apply: $apply }),*]
+    };
+}
+
 pub mod activations;
 pub mod algebra;
 mod build;
