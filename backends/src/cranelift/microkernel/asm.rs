@@ -180,19 +180,7 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let high = zmm30;
     let vector_span = |v: usize| 2 * at.cols(v) - 1;
     if pairs {
-        // k2: the high half of a full pair (15 elements); k3 / k4: the low /
-        // high half of the last vector's pair when it is shorter.
-        let mask = |a: &mut CodeAssembler, k: AsmRegisterK, bits: usize| {
-            a.mov(eax, ((1u32 << bits) - 1) as i32)?;
-            a.kmovw(k, eax)
-        };
-        mask(&mut a, k2, AVX512_LANES - 1)?;
-        let span = vector_span(vectors - 1);
-        if span < AVX512_LANES {
-            mask(&mut a, k3, span)?;
-        } else {
-            mask(&mut a, k4, span - AVX512_LANES)?;
-        }
+        pair_masks_avx512(&mut a, vector_span(vectors - 1))?;
     }
     if gather {
         // Lane i reads column i: element i * stride.
@@ -326,37 +314,10 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let pairs = shape.b_stride == 2;
     let mask = ymm15;
     // Lanes `0..n` all ones, the others zero, at `[rsp + at]`.
-    let lane_mask = |a: &mut CodeAssembler, at: i32, n: usize| -> Result<(), IcedError> {
-        for lane in 0..AVX2_LANES {
-            let bits: i32 = if lane < n { -1 } else { 0 };
-            a.mov(dword_ptr(rsp + at + (lane * 4) as i32), bits)?;
-        }
-        Ok(())
-    };
     // The elements of B a pair vector spans (columns two apart): the low load
     // takes the first `min(span, 8)`, the high load the rest.
     let span = |v: usize| 2 * at.cols(v) - 1;
-    // Pair masks: [rsp] the high half of a full pair (7 lanes), [rsp + 32] the
-    // masked half of the last vector's pair when it is shorter.
-    const FULL_HIGH: i32 = 0;
-    const LAST_PART: i32 = 32;
-    if pairs {
-        a.sub(rsp, 64)?;
-        lane_mask(&mut a, FULL_HIGH, AVX2_LANES - 1)?;
-        let last = span(vectors - 1);
-        let part = if last < AVX2_LANES {
-            last
-        } else {
-            last - AVX2_LANES
-        };
-        lane_mask(&mut a, LAST_PART, part)?;
-    }
-    if tail != 0 {
-        a.sub(rsp, 32)?;
-        lane_mask(&mut a, 0, tail)?;
-        a.vmovdqu(mask, ymmword_ptr(rsp))?;
-        a.add(rsp, 32)?;
-    }
+    avx2_masks(&mut a, pairs.then(|| span(vectors - 1)), tail, mask)?;
     let acc = |r: usize, v: usize| YMM[r * vectors + v];
     let masked = |v: usize| at.masked(v);
     let y_at = |r: usize, v: usize| rdx + disp(at.y(r, v));
@@ -510,6 +471,64 @@ pub(super) fn store_ymm(
                 a.vmovups(to, acc(r, v))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Sets the AVX-512 masks of B pairs (columns two apart) whose last vector's
+/// pair spans `last_span` elements: k2 the high half of a full pair (15
+/// elements); k3 / k4 the low / high half of the last pair when it is shorter.
+pub(super) fn pair_masks_avx512(a: &mut CodeAssembler, last_span: usize) -> Result<(), IcedError> {
+    let mut mask = |k: AsmRegisterK, bits: usize| {
+        a.mov(eax, ((1u32 << bits) - 1) as i32)?;
+        a.kmovw(k, eax)
+    };
+    mask(k2, AVX512_LANES - 1)?;
+    if last_span < AVX512_LANES {
+        mask(k3, last_span)
+    } else {
+        mask(k4, last_span - AVX512_LANES)
+    }
+}
+
+/// Stack offsets of the AVX2 pair masks (below a lowered rsp, kept for the whole
+/// function): the high half of a full pair (7 lanes), and the masked half of
+/// the last vector's pair when it is shorter.
+pub(super) const FULL_HIGH: i32 = 0;
+pub(super) const LAST_PART: i32 = 32;
+
+/// Builds the AVX2 lane masks: with B pairs whose last pair spans `last_span`
+/// elements, the two pair masks at [`FULL_HIGH`] / [`LAST_PART`] on the stack
+/// (rsp lowered by 64 until the function's end); with a column tail, the tail
+/// mask (lanes `0..tail` all ones) in `mask`.
+pub(super) fn avx2_masks(
+    a: &mut CodeAssembler,
+    last_span: Option<usize>,
+    tail: usize,
+    mask: AsmRegisterYmm,
+) -> Result<(), IcedError> {
+    let lane_mask = |a: &mut CodeAssembler, at: i32, n: usize| -> Result<(), IcedError> {
+        for lane in 0..AVX2_LANES {
+            let bits: i32 = if lane < n { -1 } else { 0 };
+            a.mov(dword_ptr(rsp + at + (lane * 4) as i32), bits)?;
+        }
+        Ok(())
+    };
+    if let Some(last) = last_span {
+        a.sub(rsp, 64)?;
+        lane_mask(a, FULL_HIGH, AVX2_LANES - 1)?;
+        let part = if last < AVX2_LANES {
+            last
+        } else {
+            last - AVX2_LANES
+        };
+        lane_mask(a, LAST_PART, part)?;
+    }
+    if tail != 0 {
+        a.sub(rsp, 32)?;
+        lane_mask(a, 0, tail)?;
+        a.vmovdqu(mask, ymmword_ptr(rsp))?;
+        a.add(rsp, 32)?;
     }
     Ok(())
 }

@@ -16,7 +16,10 @@ use iced_x86::IcedError;
 use iced_x86::code_asm::*;
 
 use super::TileShape;
-use super::asm::{AVX2_LANES, AVX512_LANES, YMM, ZMM, disp, reduction_loops, store_ymm, store_zmm};
+use super::asm::{
+    AVX2_LANES, AVX512_LANES, FULL_HIGH, LAST_PART, YMM, ZMM, avx2_masks, disp, pair_masks_avx512,
+    reduction_loops, store_ymm, store_zmm,
+};
 
 /// The AVX-512F form: `rows x vectors` zmm accumulators (at most 24), the A
 /// value in zmm28, a loaded B vector in zmm29; for columns two apart the high
@@ -41,19 +44,7 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         2 * cols - 1
     };
     if pairs {
-        // k2: the high half of a full pair (15 elements); k3 / k4: the low /
-        // high half of the last vector's pair when it is shorter.
-        let mask = |a: &mut CodeAssembler, k: AsmRegisterK, bits: usize| {
-            a.mov(eax, ((1u32 << bits) - 1) as i32)?;
-            a.kmovw(k, eax)
-        };
-        mask(&mut a, k2, AVX512_LANES - 1)?;
-        let last = span(vectors - 1);
-        if last < AVX512_LANES {
-            mask(&mut a, k3, last)?;
-        } else {
-            mask(&mut a, k4, last - AVX512_LANES)?;
-        }
+        pair_masks_avx512(&mut a, span(vectors - 1))?;
         // Lane i picks element 2i of the pair.
         a.sub(rsp, 64)?;
         for lane in 0..AVX512_LANES {
@@ -134,13 +125,6 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     let pairs = shape.b_stride == 2;
     let (high, loaded, av, mask) = (ymm12, ymm13, ymm14, ymm15);
     // Lanes `0..n` all ones, the others zero, at `[rsp + at]`.
-    let lane_mask = |a: &mut CodeAssembler, at: i32, n: usize| -> Result<(), IcedError> {
-        for lane in 0..AVX2_LANES {
-            let bits: i32 = if lane < n { -1 } else { 0 };
-            a.mov(dword_ptr(rsp + at + (lane * 4) as i32), bits)?;
-        }
-        Ok(())
-    };
     // Elements of B the pair of vector `v` spans.
     let span = |v: usize| {
         let cols = if tail != 0 && v == vectors - 1 {
@@ -150,27 +134,7 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         };
         2 * cols - 1
     };
-    // Pair masks: [rsp] the high half of a full pair (7 lanes), [rsp + 32] the
-    // masked half of the last vector's pair when it is shorter.
-    const FULL_HIGH: i32 = 0;
-    const LAST_PART: i32 = 32;
-    if pairs {
-        a.sub(rsp, 64)?;
-        lane_mask(&mut a, FULL_HIGH, AVX2_LANES - 1)?;
-        let last = span(vectors - 1);
-        let part = if last < AVX2_LANES {
-            last
-        } else {
-            last - AVX2_LANES
-        };
-        lane_mask(&mut a, LAST_PART, part)?;
-    }
-    if tail != 0 {
-        a.sub(rsp, 32)?;
-        lane_mask(&mut a, 0, tail)?;
-        a.vmovdqu(mask, ymmword_ptr(rsp))?;
-        a.add(rsp, 32)?;
-    }
+    avx2_masks(&mut a, pairs.then(|| span(vectors - 1)), tail, mask)?;
     let acc = |r: usize, v: usize| YMM[r * vectors + v];
     let masked = |v: usize| tail != 0 && v == vectors - 1;
     let y_at = |r: usize, v: usize| rdx + disp(r as i64 * shape.y_stride + (v * AVX2_LANES) as i64);
