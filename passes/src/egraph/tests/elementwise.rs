@@ -5,21 +5,11 @@
 //! a shape-changing op in the chain) that must stay separate kernels.
 
 use nnc_ir::ops::{Binary, Unary};
-use nnc_ir::{Graph, Op, ValueId};
+use nnc_ir::{Op, ValueId};
 use rand::Rng;
 
-use super::{Builder, optimise, optimise_checked};
+use super::{Builder, fused_labels, optimise, optimise_checked};
 use crate::egraph::EgraphOptions;
-
-fn fused_labels(graph: &Graph) -> Vec<String> {
-    graph
-        .nodes()
-        .filter_map(|(_, n)| match &n.op {
-            Op::Fused(f) => Some(f.label()),
-            _ => None,
-        })
-        .collect()
-}
 
 /// A random operand that broadcasts into `shape` (NCHW): full, per channel, per
 /// row, a scalar, as an input or a weight.

@@ -6,7 +6,7 @@ use nnc_ir::ops::{Binary, Unary};
 use nnc_ir::{Graph, Op, ValueId};
 use rand::Rng;
 
-use super::{Builder, count, optimise, optimise_checked};
+use super::{Builder, count, fused_labels, optimise, optimise_checked};
 use crate::egraph::EgraphOptions;
 
 /// Kernels that compute the anchor `name` (bare or fused).
@@ -18,16 +18,6 @@ fn anchors(graph: &Graph, name: &str) -> usize {
             op => op.name() == name,
         })
         .count()
-}
-
-fn fused_labels(graph: &Graph) -> Vec<String> {
-    graph
-        .nodes()
-        .filter_map(|(_, n)| match &n.op {
-            Op::Fused(f) => Some(f.label()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A random NCHW input and a 3x3 conv of it (no bias).

@@ -200,3 +200,14 @@ pub fn optimise_checked(
 pub fn optimise(graph: &Graph, rng: &mut StdRng) -> (Graph, EgraphReport) {
     optimise_checked(graph, rng, &EgraphOptions::default())
 }
+
+/// The labels of the graph's fused kernels (anchor and steps), in node order.
+pub(super) fn fused_labels(graph: &Graph) -> Vec<String> {
+    graph
+        .nodes()
+        .filter_map(|(_, n)| match &n.op {
+            Op::Fused(f) => Some(f.label()),
+            _ => None,
+        })
+        .collect()
+}
