@@ -10,6 +10,7 @@ use nnc_ir::Op;
 use nnc_ir::kernel::{
     BinaryOp, BufId, CompareOp, ElemType, Expr, Kernel, KernelBuilder, ReduceOp, Ty, UnaryOp,
 };
+use nnc_ir::ops::LayerNorm;
 
 use super::broadcast::BroadcastWalk;
 use super::element_io::{compute_elem, load_value, store_value};
@@ -51,15 +52,16 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
         Op::LayerNorm(op) => {
             let scale = sig.input(ctx, 1)?;
             let stats: Vec<&Operand> = sig.outputs.iter().skip(1).collect();
-            n.layer(
-                ctx,
-                &mut k,
+            let params = LayerParams {
                 scale,
-                sig.optional(2),
-                &stats,
-                op.axis,
-                op.epsilon,
-            )?;
+                bias: sig.optional(2),
+                stats: &stats,
+            };
+            if op.inner_axes == 0 {
+                n.layer(ctx, &mut k, &params, op.axis, op.epsilon)?;
+            } else {
+                n.layer_across(ctx, &mut k, &params, op)?;
+            }
         }
         Op::GroupNorm(op) => {
             let (scale, bias) = (sig.input(ctx, 1)?, sig.input(ctx, 2)?);
@@ -73,6 +75,21 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
         other => return Err(ctx.unsupported(format!("{} is not a normalisation", other.name()))),
     }
     Ok(k.finish())
+}
+
+/// A LayerNorm's operands past X, and its statistics outputs.
+struct LayerParams<'a> {
+    scale: &'a Operand,
+    bias: Option<&'a Operand>,
+    stats: &'a [&'a Operand],
+}
+
+/// What a LayerNorm with inner axes needs for each group of lines.
+struct Lines<'a> {
+    size: usize,
+    inner: usize,
+    params: &'a LayerParams<'a>,
+    epsilon: f32,
 }
 
 struct Norm<'a> {
@@ -280,17 +297,15 @@ impl Norm<'_> {
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn layer(
         &self,
         ctx: &LowerCtx,
         k: &mut KernelBuilder,
-        scale: &Operand,
-        bias: Option<&Operand>,
-        stats: &[&Operand],
+        params: &LayerParams,
         axis: usize,
         epsilon: f32,
     ) -> Result<(), LowerError> {
+        let LayerParams { scale, bias, stats } = *params;
         let shape = self.x.shape();
         if axis >= shape.len() {
             return Err(ctx.unsupported("LayerNormalization axis out of range"));
@@ -345,6 +360,154 @@ impl Norm<'_> {
         Ok(())
     }
 
+    /// LayerNorm with inner axes: `size` normalised elements `inner` apart, for
+    /// each of the `inner` lines. Vectors run across neighbouring lines, so every
+    /// load is contiguous, and several vectors go at once to hide the latency of
+    /// the running sums.
+    fn layer_across(
+        &self,
+        ctx: &LowerCtx,
+        k: &mut KernelBuilder,
+        params: &LayerParams,
+        op: &LayerNorm,
+    ) -> Result<(), LowerError> {
+        let LayerParams { scale, bias, .. } = *params;
+        let shape = self.x.shape();
+        if op.axis + op.inner_axes >= shape.len() {
+            return Err(ctx.unsupported("LayerNormalization axis out of range"));
+        }
+        let normalized = op.normalized(shape);
+        let size: usize = normalized.iter().product();
+        let inner: usize = shape[shape.len() - op.inner_axes..].iter().product();
+        let outer: usize = shape[..op.axis].iter().product();
+        // A parameter's dims (past leading 1s) must be the last normalised ones,
+        // so that element j of the normalised run reads it at j mod its length.
+        let trailing = |p: &Operand| {
+            let trimmed = &p.shape()[p.shape().iter().take_while(|&&d| d == 1).count()..];
+            normalized.ends_with(trimmed)
+        };
+        if !trailing(scale) || !bias.is_none_or(trailing) {
+            return Err(ctx.unsupported(
+                "LayerNormalization with inner axes needs parameters over the last normalised dims",
+            ));
+        }
+        let lanes = self.lanes;
+        let group = 4 * lanes as usize;
+        let grouped = inner - inner % group;
+        let vectors = inner - inner % lanes as usize;
+        let lines = Lines {
+            size,
+            inner,
+            params,
+            epsilon: op.epsilon,
+        };
+        k.for_range("o", 0, outer as i64, 1, |k, o| {
+            if grouped > 0 {
+                k.for_range("i", 0, grouped as i64, group as i64, |k, i| {
+                    self.normalize_lines(k, &lines, &o, i, 4, lanes);
+                });
+            }
+            if vectors > grouped {
+                k.for_range("i", grouped as i64, vectors as i64, lanes as i64, |k, i| {
+                    self.normalize_lines(k, &lines, &o, i, 1, lanes);
+                });
+            }
+            k.for_range("i", vectors as i64, inner as i64, 1, |k, i| {
+                self.normalize_lines(k, &lines, &o, i, 1, 1);
+            });
+        });
+        Ok(())
+    }
+
+    /// Normalises `count` vectors of `lanes` neighbouring lines from line `first`
+    /// of block `outer`: the two-pass statistics of each line, then the scaled
+    /// output, as the reference computes them.
+    fn normalize_lines(
+        &self,
+        k: &mut KernelBuilder,
+        lines: &Lines,
+        outer: &Expr,
+        first: Expr,
+        count: usize,
+        lanes: u8,
+    ) {
+        let (xb, xe, yb, ye) = (self.x.buf, self.x.elem(), self.y.buf, self.y.elem());
+        let inner = lines.inner as i64;
+        let ty = self.ty(lanes);
+        let block = outer.clone() * (lines.size * lines.inner) as i64;
+        let start = Expr::var(k.let_var("start", Ty::INDEX, block + first.clone()));
+        let at =
+            |j: &Expr, v: usize| start.clone() + j.clone() * inner + (v * lanes as usize) as i64;
+        let count_c = self.c(lines.size.max(1) as f64, lanes);
+        let sums: Vec<_> = (0..count)
+            .map(|_| k.let_var("sum", ty, self.c(0.0, lanes)))
+            .collect();
+        k.for_range("j", 0, lines.size as i64, 1, |k, j| {
+            for (v, &sum) in sums.iter().enumerate() {
+                let x = load_value(k, xb, xe, at(&j, v), lanes);
+                k.assign(sum, Expr::var(sum) + x);
+            }
+        });
+        let means: Vec<_> = sums
+            .iter()
+            .map(|&sum| k.let_var("mean", ty, Expr::var(sum) / count_c.clone()))
+            .collect();
+        let squares: Vec<_> = (0..count)
+            .map(|_| k.let_var("sq", ty, self.c(0.0, lanes)))
+            .collect();
+        k.for_range("j", 0, lines.size as i64, 1, |k, j| {
+            for v in 0..count {
+                let x = load_value(k, xb, xe, at(&j, v), lanes);
+                let d = x - Expr::var(means[v]);
+                k.assign(squares[v], Expr::var(squares[v]) + d.clone() * d);
+            }
+        });
+        let eps = self.c(f64::from(lines.epsilon), lanes);
+        let inv_stds: Vec<_> = squares
+            .iter()
+            .map(|&sq| {
+                let var = Expr::var(sq) / count_c.clone();
+                let inv = self.c(1.0, lanes) / (var + eps.clone()).unary(UnaryOp::Sqrt);
+                k.let_var("inv_std", ty, inv)
+            })
+            .collect();
+        // The statistics have one value per line, lines of a block contiguous.
+        let line_of =
+            |v: usize| outer.clone() * inner + first.clone() + (v * lanes as usize) as i64;
+        for (stat, values) in lines.params.stats.iter().zip([&means, &inv_stds]) {
+            for (v, &value) in values.iter().enumerate() {
+                let value = if self.r == ElemType::F32 {
+                    Expr::var(value)
+                } else {
+                    Expr::var(value).convert(ElemType::F32)
+                };
+                store_value(k, stat.buf, stat.elem(), line_of(v), value);
+            }
+        }
+        k.for_range("j", 0, lines.size as i64, 1, |k, j| {
+            let index = |p: &Operand| match p.len() {
+                1 => Expr::index(0),
+                len if len == lines.size => j.clone(),
+                len => j.clone().binary(BinaryOp::Rem, Expr::index(len as i64)),
+            };
+            let s = self
+                .param(k, lines.params.scale, index(lines.params.scale))
+                .splat(lanes);
+            let b = lines
+                .params
+                .bias
+                .map(|b| self.param(k, b, index(b)).splat(lanes));
+            for v in 0..count {
+                let x = load_value(k, xb, xe, at(&j, v), lanes);
+                let mut out = (x - Expr::var(means[v])) * Expr::var(inv_stds[v]) * s.clone();
+                if let Some(b) = &b {
+                    out = out + b.clone();
+                }
+                store_value(k, yb, ye, at(&j, v), out);
+            }
+        });
+    }
+
     fn lrn(&self, k: &mut KernelBuilder, size: usize, alpha: f32, beta: f32, bias: f32) {
         let shape = self.x.shape();
         let (n, channels) = (shape[0], shape[1]);
@@ -387,7 +550,7 @@ impl Norm<'_> {
 #[cfg(test)]
 mod tests {
     use nnc_ir::ops::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, Lrn};
-    use nnc_ir::{DType, Op};
+    use nnc_ir::{DType, Op, Tensor};
 
     use super::super::random_tensors::{FLOAT_DTYPES, random, rng, tolerance};
     use super::super::testing::check_op;
@@ -428,43 +591,50 @@ mod tests {
         }
     }
 
+    /// A LayerNorm with and without its bias, against the reference.
+    fn check_layer_norm(op: Op, [x, s, b]: [&Tensor; 3], outputs: usize, (rtol, atol): (f64, f64)) {
+        let (rtol, atol) = (rtol * 8.0, atol * 4.0);
+        check_op(
+            op.clone(),
+            &[Some(x), Some(s), Some(b)],
+            &[1, 2],
+            outputs,
+            rtol,
+            atol,
+        );
+        check_op(op, &[Some(x), Some(s), None], &[], outputs, rtol, atol);
+    }
+
     #[test]
     fn layer_norm_with_statistics() {
         let mut r = rng(32);
         for dtype in FLOAT_DTYPES {
             let (rtol, atol) = tolerance(dtype);
-            for (shape, axis) in [
-                (&[4, 10][..], 1),
-                (&[2, 3, 5], 1),
-                (&[2, 3, 5], 2),
-                (&[3, 17], 0),
+            // (shape, axis, inner axes): ONNX's form, then lines side by side with
+            // whole groups of vectors, lone vectors and scalar tails.
+            for (shape, axis, inner_axes) in [
+                (&[4, 10][..], 1, 0),
+                (&[2, 3, 5], 1, 0),
+                (&[2, 3, 5], 2, 0),
+                (&[3, 17], 0, 0),
+                (&[2, 5, 3, 7], 1, 2),
+                (&[1, 40, 8, 8], 1, 2),
+                (&[2, 3, 37], 1, 1),
+                (&[3, 4, 2, 5], 1, 1),
             ] {
                 let x = random(&mut r, dtype, shape, -3.0, 3.0, false);
-                let normalized = &shape[axis..];
-                for scale_shape in [normalized, &normalized[normalized.len() - 1..]] {
+                let normalized = &shape[axis..shape.len() - inner_axes];
+                let last = &normalized[normalized.len() - 1..];
+                for scale_shape in [normalized, last, &[1]] {
                     let s = random(&mut r, dtype, scale_shape, 0.5, 2.0, false);
                     let b = random(&mut r, dtype, scale_shape, -1.0, 1.0, false);
                     for outputs in 1..=3 {
                         let op = Op::LayerNorm(LayerNorm {
                             axis,
                             epsilon: 1e-5,
+                            inner_axes,
                         });
-                        check_op(
-                            op.clone(),
-                            &[Some(&x), Some(&s), Some(&b)],
-                            &[1, 2],
-                            outputs,
-                            rtol * 8.0,
-                            atol * 4.0,
-                        );
-                        check_op(
-                            op,
-                            &[Some(&x), Some(&s), None],
-                            &[],
-                            outputs,
-                            rtol * 8.0,
-                            atol * 4.0,
-                        );
+                        check_layer_norm(op, [&x, &s, &b], outputs, (rtol, atol));
                     }
                 }
             }

@@ -153,7 +153,11 @@ impl Plan<'_> {
             }
             _ => {
                 let sum_ty = Ty::vector(ty.elem, lanes);
-                let total = k.let_var("total", sum_ty, sum);
+                // One division per line, then a multiply per element: a vector
+                // division costs several multiplies' throughput, and the extra
+                // rounding is within an ulp.
+                let one = Expr::float(1.0, ty.elem).splat(lanes);
+                let inverse = k.let_var("inverse_total", sum_ty, one / sum);
                 let max_v = k.let_var("max_line", sum_ty, max);
                 each(k, &|k, index, l| {
                     let e = if keeps {
@@ -163,8 +167,8 @@ impl Plan<'_> {
                         let m = widen(Expr::var(max_v), sum_ty.lanes, l);
                         FloatMath::new(k, Ty::vector(ty.elem, l)).exp(v - m)
                     };
-                    let t = widen(Expr::var(total), sum_ty.lanes, l);
-                    store_value(k, yb, ye, index, e / t);
+                    let inverse = widen(Expr::var(inverse), sum_ty.lanes, l);
+                    store_value(k, yb, ye, index, e * inverse);
                 });
             }
         }

@@ -57,7 +57,11 @@ fn layer_norm(ctx: &mut NodeCtx) -> ConvResult<()> {
     let axis = normalize_axis(ctx.attrs.int("axis", -1)?, ctx.ty(x).rank())?;
     let epsilon = ctx.attrs.float("epsilon", 1e-5)?;
     ctx.add(
-        Op::LayerNorm(LayerNorm { axis, epsilon }),
+        Op::LayerNorm(LayerNorm {
+            axis,
+            epsilon,
+            inner_axes: 0,
+        }),
         vec![Some(x), Some(scale), bias],
     )?;
     Ok(())

@@ -18,11 +18,16 @@ pub struct InstanceNorm {
     pub epsilon: f32,
 }
 
-/// Normalises over the dims from `axis` (resolved, non-negative) to the last.
+/// Normalises over the dims from `axis` (resolved, non-negative) to the last,
+/// except the last `inner_axes`: each position along those is normalised on its
+/// own. ONNX's LayerNormalization has `inner_axes == 0`; the optimiser makes
+/// `inner_axes > 0` from a LayerNorm between two transposes (a channel norm in
+/// NCHW order, as ConvNeXt does it), which saves moving the tensor twice.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerNorm {
     pub axis: usize,
     pub epsilon: f32,
+    pub inner_axes: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -225,6 +230,11 @@ fn broadcast_index(param: &[usize], normalized: &[usize]) -> OpResult<Vec<usize>
 }
 
 impl LayerNorm {
+    /// The normalised dims of a tensor of shape `shape`.
+    pub fn normalized<'s>(&self, shape: &'s [usize]) -> &'s [usize] {
+        &shape[self.axis..shape.len() - self.inner_axes]
+    }
+
     fn outputs(
         &self,
         x: &TensorType,
@@ -238,16 +248,17 @@ impl LayerNorm {
             x.dtype
         );
         op_ensure!(
-            self.axis < x.rank(),
-            "LayerNormalization axis {} is out of range for rank {}",
+            self.axis + self.inner_axes < x.rank(),
+            "LayerNormalization axis {} (with {} inner axes) is out of range for rank {}",
             self.axis,
+            self.inner_axes,
             x.rank()
         );
         op_ensure!(
             (1..=3).contains(&num_outputs),
             "LayerNormalization has at most 3 outputs"
         );
-        let normalized = &x.shape[self.axis..];
+        let normalized = self.normalized(&x.shape);
         for (what, t) in [("scale", Some(scale)), ("B", bias)] {
             if let Some(t) = t {
                 op_ensure!(
@@ -260,7 +271,7 @@ impl LayerNorm {
             }
         }
         let mut stats = x.shape.clone();
-        stats[self.axis..].fill(1);
+        stats[self.axis..x.rank() - self.inner_axes].fill(1);
         let mut types = vec![x.clone()];
         // Mean and InvStdDev are of the stash type, float32 by default.
         types.extend((1..num_outputs).map(|_| TensorType::new(DType::F32, stats.clone())));
@@ -275,8 +286,11 @@ impl LayerNorm {
         types: &[TensorType],
     ) -> OpResult<Vec<Tensor>> {
         let mut y = R::load(x)?;
-        let normalized = &x.shape()[self.axis..];
+        let normalized = self.normalized(x.shape());
         let size: usize = normalized.iter().product();
+        let inner: usize = x.shape()[x.shape().len() - self.inner_axes..]
+            .iter()
+            .product();
         let scale_index = broadcast_index(scale.shape(), normalized)?;
         let scale = R::load(scale)?;
         let bias = match bias {
@@ -286,17 +300,22 @@ impl LayerNorm {
         let epsilon = R::of(self.epsilon as f64);
         let mut means = Vec::new();
         let mut inv_stds = Vec::new();
-        for row in y.chunks_exact_mut(size.max(1)) {
-            let (mean, inv_std) = moments(row, epsilon);
-            for (i, v) in row.iter_mut().enumerate() {
-                let mut out = (*v - mean) * inv_std * scale[scale_index[i]];
-                if let Some((b, index)) = &bias {
-                    out = out + b[index[i]];
+        // Each block is `size` normalised elements by `inner` independent lines.
+        for block in y.chunks_exact_mut((size * inner).max(1)) {
+            for line in 0..inner {
+                let at = |i: usize| i * inner + line;
+                let values: Vec<R> = (0..size).map(|i| block[at(i)]).collect();
+                let (mean, inv_std) = moments(&values, epsilon);
+                for (i, &v) in values.iter().enumerate() {
+                    let mut out = (v - mean) * inv_std * scale[scale_index[i]];
+                    if let Some((b, index)) = &bias {
+                        out = out + b[index[i]];
+                    }
+                    block[at(i)] = out;
                 }
-                *v = out;
+                means.push(mean.to_f64());
+                inv_stds.push(inv_std.to_f64());
             }
-            means.push(mean.to_f64());
-            inv_stds.push(inv_std.to_f64());
         }
         let mut outputs = vec![R::store(x.dtype(), x.shape().to_vec(), y)?];
         for (ty, stats) in types[1..].iter().zip([means, inv_stds]) {

@@ -97,6 +97,7 @@ fn layer_norm_with_statistics() {
     let op = LayerNorm {
         axis: 1,
         epsilon: 0.0,
+        inner_axes: 0,
     };
     let out = run(&op, &[Some(&x), Some(&scale), Some(&bias)], 3).unwrap();
     close(&out[0].to_vec::<f32>().unwrap(), &[-0.5, 2.5, -0.5, 2.5]);
@@ -108,6 +109,7 @@ fn layer_norm_with_statistics() {
     let op = LayerNorm {
         axis: 1,
         epsilon: 0.0,
+        inner_axes: 0,
     };
     let out = run(&op, &[Some(&x), Some(&scale), None], 1).unwrap();
     close(&out[0].to_vec::<f32>().unwrap(), &[-1., 2., -1., 2.]);
@@ -117,13 +119,58 @@ fn layer_norm_with_statistics() {
         run(
             &LayerNorm {
                 axis: 3,
-                epsilon: 0.0
+                epsilon: 0.0,
+                inner_axes: 0,
             },
             &[Some(&x), Some(&scale), None],
             1
         )
         .is_err()
     );
+}
+
+#[test]
+fn layer_norm_with_inner_axes_is_the_transposed_layer_norm() {
+    use crate::ops::Transpose;
+    // NCHW [2, 3, 2, 2], normalised over C at each pixel, against
+    // Transpose(NHWC) -> LayerNorm(last axis) -> Transpose(NCHW).
+    let values: Vec<f32> = (0..24).map(|i| ((i * 7) % 11) as f32 - 4.5).collect();
+    let x = tensor(&[2, 3, 2, 2], &values);
+    let scale = tensor(&[3], &[1.0, -2.0, 0.5]);
+    let bias = tensor(&[3], &[0.25, 0.0, -1.0]);
+    let to_nhwc = Transpose {
+        perm: vec![0, 2, 3, 1],
+    };
+    let to_nchw = Transpose {
+        perm: vec![0, 3, 1, 2],
+    };
+    let last = LayerNorm {
+        axis: 3,
+        epsilon: 1e-5,
+        inner_axes: 0,
+    };
+    let nhwc = run(&to_nhwc, &[Some(&x)], 1).unwrap();
+    let normed = run(&last, &[Some(&nhwc[0]), Some(&scale), Some(&bias)], 1).unwrap();
+    let want = run(&to_nchw, &[Some(&normed[0])], 1).unwrap();
+    let across = LayerNorm {
+        axis: 1,
+        epsilon: 1e-5,
+        inner_axes: 2,
+    };
+    let got = run(&across, &[Some(&x), Some(&scale), Some(&bias)], 3).unwrap();
+    close(
+        &got[0].to_vec::<f32>().unwrap(),
+        &want[0].to_vec::<f32>().unwrap(),
+    );
+    // One statistic per (n, h, w).
+    assert_eq!(got[1].shape(), &[2, 1, 2, 2]);
+    // The normalised dims must leave the inner ones out.
+    let too_many = LayerNorm {
+        axis: 2,
+        epsilon: 0.0,
+        inner_axes: 2,
+    };
+    assert!(run(&too_many, &[Some(&x), Some(&scale), None], 1).is_err());
 }
 
 #[test]
@@ -135,6 +182,7 @@ fn layer_norm_on_f16_computes_in_f32() {
         &LayerNorm {
             axis: 1,
             epsilon: 0.0,
+            inner_axes: 0,
         },
         &[Some(&x), Some(&scale), None],
         2,

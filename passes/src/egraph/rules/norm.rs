@@ -6,9 +6,10 @@
 //! | `layernorm` | `d / sqrt(mean(d^2) + eps)`, `d = x - mean(x)` | `LayerNorm(x, 1)` | `reduces_trailing_axes` |
 //! | `mul-into-layernorm` | `LayerNorm(x, s, b) * g` | `LayerNorm(x, s*g, b*g)` | `per_normalized_element` |
 //! | `add-into-layernorm` | `LayerNorm(x, s, b) + t` | `LayerNorm(x, s, b+t)` | `per_normalized_element` |
+//! | `layernorm-across-transpose` | `Transpose(LayerNorm(Transpose(x, p), s, b), p⁻¹)` | `LayerNorm(x, s, b)` over axis `a` only, the rest inner | `p` moves one axis `a` last |
 
 use egg::Id;
-use nnc_ir::ops::{Binary, LayerNorm, ReduceKind, Unary};
+use nnc_ir::ops::{Binary, LayerNorm, ReduceKind, Transpose, Unary};
 use nnc_ir::{DType, Op, Tensor};
 
 use super::super::analysis::IrEGraph;
@@ -32,6 +33,11 @@ pub const RULES: &[NodeRule] = &[
         name: "add-into-layernorm",
         head: "Add",
         apply: add_into_layernorm,
+    },
+    NodeRule {
+        name: "layernorm-across-transpose",
+        head: "Transpose",
+        apply: layernorm_across_transpose,
     },
 ];
 
@@ -96,7 +102,11 @@ fn layernorm(eg: &mut IrEGraph, _class: Id, _op: &Op, operands: &[Id]) -> Option
     let n = normalized.iter().product();
     let ones = literal(eg, Tensor::from_vec(normalized, vec![1f32; n]).ok()?);
     let absent = eg.add(super::super::language::Enode::Absent);
-    let op = Op::LayerNorm(LayerNorm { axis, epsilon });
+    let op = Op::LayerNorm(LayerNorm {
+        axis,
+        epsilon,
+        inner_axes: 0,
+    });
     Some(add_op(eg, op, vec![x, ones, absent]))
 }
 
@@ -105,7 +115,9 @@ fn layernorms_in(eg: &IrEGraph, id: Id) -> Vec<(LayerNorm, Vec<Id>)> {
     ops_in(eg, id, |op| matches!(op, Op::LayerNorm(_)))
         .into_iter()
         .filter_map(|(op, o)| match op {
-            Op::LayerNorm(ln) if o.len() == 3 => Some((ln, o)),
+            // Only ONNX's form: with inner axes the scale's dims are not the
+            // trailing ones, which the rules below assume.
+            Op::LayerNorm(ln) if o.len() == 3 && ln.inner_axes == 0 => Some((ln, o)),
             _ => None,
         })
         .filter(|(_, o)| is_constant(eg, o[1]) && (is_absent(eg, o[2]) || is_constant(eg, o[2])))
@@ -173,6 +185,50 @@ fn add_into_layernorm(eg: &mut IrEGraph, _class: Id, _op: &Op, operands: &[Id]) 
                 binary(eg, Binary::Add, o[2], t)
             };
             return Some(add_op(eg, Op::LayerNorm(ln), vec![o[0], o[1], b]));
+        }
+    }
+    None
+}
+
+/// The axis that `perm` moves to the end, keeping the others in order (NCHW ->
+/// NHWC moves axis 1), if that is all it does.
+fn moved_last(perm: &[usize]) -> Option<usize> {
+    let (&a, rest) = perm.split_last()?;
+    let others = (0..perm.len()).filter(|&d| d != a);
+    rest.iter().copied().eq(others).then_some(a)
+}
+
+/// A LayerNorm over the last axis between a transpose that moved axis `a` there
+/// and the transpose that moves it back is a LayerNorm over axis `a` in place:
+/// one pass instead of three over the tensor.
+fn layernorm_across_transpose(
+    eg: &mut IrEGraph,
+    _class: Id,
+    op: &Op,
+    operands: &[Id],
+) -> Option<Id> {
+    let Op::Transpose(back) = op else { return None };
+    let [normed] = *operands else { return None };
+    let rank = back.perm.len();
+    for (ln, o) in layernorms_in(eg, normed) {
+        if ln.axis + 1 != rank {
+            continue;
+        }
+        for (t, to) in ops_in(eg, o[0], |op| matches!(op, Op::Transpose(_))) {
+            let Op::Transpose(Transpose { perm }) = t else {
+                continue;
+            };
+            let Some(a) = moved_last(&perm) else { continue };
+            // `back` must undo `perm`.
+            if !(0..rank).all(|d| back.perm.get(perm[d]) == Some(&d)) {
+                continue;
+            }
+            let across = LayerNorm {
+                axis: a,
+                epsilon: ln.epsilon,
+                inner_axes: rank - 1 - a,
+            };
+            return Some(add_op(eg, Op::LayerNorm(across), vec![to[0], o[1], o[2]]));
         }
     }
     None

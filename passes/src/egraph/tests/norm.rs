@@ -1,5 +1,5 @@
 use nnc_ir::Op;
-use nnc_ir::ops::{Binary, Reduce, ReduceKind, Unary};
+use nnc_ir::ops::{Binary, LayerNorm, Reduce, ReduceKind, Transpose, Unary};
 use rand::Rng;
 
 use super::{Builder, count, optimise};
@@ -68,4 +68,34 @@ fn a_mean_over_other_axes_is_not_layernorm() {
     let (g, mut rng) = b.finish(vec![n]);
     let (out, _) = optimise(&g, &mut rng);
     assert_eq!(count(&out, "LayerNormalization"), 0);
+}
+
+/// ConvNeXt's channel norm: NCHW -> NHWC, LayerNorm over C, back to NCHW,
+/// becomes one LayerNorm over C in place; a transpose back to another order, or
+/// one that moves more than one axis, keeps the transposes.
+#[test]
+fn layernorm_between_transposes_runs_in_place() {
+    for (back, fused) in [(vec![0, 3, 1, 2], true), (vec![0, 3, 2, 1], false)] {
+        let mut b = Builder::new(3);
+        let x = b.input(&[1, 8, 5, 6]);
+        let nhwc = b.node(
+            Op::Transpose(Transpose {
+                perm: vec![0, 2, 3, 1],
+            }),
+            &[Some(x)],
+        );
+        let scale = b.weight(&[8], 0.5, 1.5);
+        let bias = b.weight(&[8], -1.0, 1.0);
+        let ln = LayerNorm {
+            axis: 3,
+            epsilon: 1e-6,
+            inner_axes: 0,
+        };
+        let y = b.node(Op::LayerNorm(ln), &[Some(nhwc), Some(scale), Some(bias)]);
+        let y = b.node(Op::Transpose(Transpose { perm: back }), &[Some(y)]);
+        let (g, mut rng) = b.finish(vec![y]);
+        let (out, _) = optimise(&g, &mut rng);
+        assert_eq!(count(&out, "Transpose") == 0, fused, "{out}");
+        assert_eq!(count(&out, "LayerNormalization"), 1, "{out}");
+    }
 }
