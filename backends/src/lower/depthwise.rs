@@ -274,6 +274,12 @@ impl Depthwise<'_> {
         let (lo, hi) = interior(w, ow, kw, sw, dw, pw);
         let full = (taps_h, (0, kw));
         let rows = (row, rows);
+        if let Some(cols) = self.narrow_row_vectors((lo, hi), lanes) {
+            for col in cols {
+                self.emit_edge_vector(k, p, rows.clone(), col, taps_h, (lanes, epi));
+            }
+            return;
+        }
         let emit = |k: &mut KernelBuilder, span: Span, taps| {
             self.emit_tile(k, p, tile.unroll_taps, rows.clone(), span, taps, epi);
         };
