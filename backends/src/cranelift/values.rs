@@ -13,7 +13,7 @@
 //! - `fmin`/`fmax` already propagate NaN and order zeros (`max(-0, +0) = +0`),
 //!   which is the kernel IR's `Min`/`Max`.
 
-use cranelift_codegen::ir::Endianness;
+use cranelift_codegen::ir::{ConstantData, Endianness};
 use cranelift_codegen::ir::{
     InstBuilder, MemFlagsData, Type, Value,
     condcodes::{FloatCC, IntCC},
@@ -109,6 +109,15 @@ impl Emitter<'_, '_> {
                 let (x, ty) = self.expr(x)?;
                 let to = Ty::vector(ty.elem, *lanes);
                 (self.b.ins().splat(clif_type(to), x), to)
+            }
+            Expr::Lanes(scalars) if const_lane_bytes(scalars).is_some() => {
+                // A constant vector (a lane mask): one constant-pool load
+                // that the loops can share, not a splat and inserts that
+                // Cranelift rebuilds next to every use.
+                let (bytes, elem) = const_lane_bytes(scalars).expect("checked");
+                let to = Ty::vector(elem, scalars.len() as u8);
+                let handle = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
+                (self.b.ins().vconst(clif_type(to), handle), to)
             }
             Expr::Lanes(scalars) => {
                 let mut values = Vec::with_capacity(scalars.len());
@@ -286,13 +295,17 @@ impl Emitter<'_, '_> {
         if ty.elem.is_float() {
             // Ordered comparisons (false with a NaN) except `!=` (true with a NaN),
             // as in C and numpy.
-            let cc = match op {
-                CompareOp::Eq => FloatCC::Equal,
-                CompareOp::Ne => FloatCC::NotEqual,
-                CompareOp::Lt => FloatCC::LessThan,
-                CompareOp::Le => FloatCC::LessThanOrEqual,
-                CompareOp::Gt => FloatCC::GreaterThan,
-                CompareOp::Ge => FloatCC::GreaterThanOrEqual,
+            // `a > b` as `b < a` (the same ordered test): x86_64 lowers a
+            // vector select on `b < a` between `a` and `b` to one `maxps`
+            // (`minps` for the mirror), where a `>` stays a compare and a
+            // blend. Pools' running maxima and Clip's bounds are such selects.
+            let (cc, a, b) = match op {
+                CompareOp::Eq => (FloatCC::Equal, a, b),
+                CompareOp::Ne => (FloatCC::NotEqual, a, b),
+                CompareOp::Lt => (FloatCC::LessThan, a, b),
+                CompareOp::Le => (FloatCC::LessThanOrEqual, a, b),
+                CompareOp::Gt => (FloatCC::LessThan, b, a),
+                CompareOp::Ge => (FloatCC::LessThanOrEqual, b, a),
             };
             return self.b.ins().fcmp(cc, a, b);
         }
@@ -473,4 +486,27 @@ impl Emitter<'_, '_> {
             .pop()
             .ok_or_else(|| self.unsupported(format!("reduction of a {ty}")))
     }
+}
+
+/// The little-endian bytes and lane type of a vector of constant lanes, when
+/// every lane is a constant of one type and the vector is 128 bits (what
+/// `vconst` takes on every target here); `None` otherwise.
+fn const_lane_bytes(scalars: &[Expr]) -> Option<(Vec<u8>, ElemType)> {
+    let mut bytes = Vec::new();
+    let mut lane_elem = None;
+    for s in scalars {
+        let (lane, elem) = match s {
+            Expr::Const(Scalar::F32(v)) => (v.to_le_bytes().to_vec(), ElemType::F32),
+            Expr::Const(Scalar::F64(v)) => (v.to_le_bytes().to_vec(), ElemType::F64),
+            Expr::Const(Scalar::Int(v, elem)) if !elem.is_float() && *elem != ElemType::Bool => {
+                (v.to_le_bytes()[..elem.size()].to_vec(), *elem)
+            }
+            _ => return None,
+        };
+        if *lane_elem.get_or_insert(elem) != elem {
+            return None;
+        }
+        bytes.extend(lane);
+    }
+    (bytes.len() == 16).then_some((bytes, lane_elem?))
 }

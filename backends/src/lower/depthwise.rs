@@ -91,8 +91,8 @@ impl Tile {
     /// inputs are all live at once: a 2 x 2 tile keeps 4 accumulators, 8
     /// inputs and 3 weights in the 16 registers, where 2 x 3 spilled 5 of its
     /// 6 accumulators in every iteration (convnext_atto's 7 x 7 convolutions
-    /// at 128 bits: 14 GFLOP/s with 2 x 3, 16 with 2 x 2; pools, whose taps
-    /// are not unrolled, keep 2 x 3).
+    /// at 128 bits: 14 GFLOP/s with 2 x 3, 16 with 2 x 2; the tiled pools,
+    /// which unroll kernel rows of up to 3 taps, take it too).
     pub fn for_conv(target: &Target) -> Tile {
         let tile = Tile::for_target(target);
         if tile.unroll_taps {
@@ -274,6 +274,12 @@ impl Depthwise<'_> {
         let (lo, hi) = interior(w, ow, kw, sw, dw, pw);
         let full = (taps_h, (0, kw));
         let rows = (row, rows);
+        if let Some(cols) = self.narrow_row_vectors((lo, hi), lanes) {
+            for col in cols {
+                self.emit_edge_vector(k, p, rows.clone(), col, taps_h, (lanes, epi));
+            }
+            return;
+        }
         let emit = |k: &mut KernelBuilder, span: Span, taps| {
             self.emit_tile(k, p, tile.unroll_taps, rows.clone(), span, taps, epi);
         };
@@ -497,8 +503,9 @@ mod tests {
         check_lowering, check_lowering_for, single_node_graph, test_target,
     };
 
-    /// Convolutions on x86_64 take 2 x 2 tiles (their unrolled taps' loads are
-    /// live at once), pools keep 2 x 3; 32-register targets 3 x 4 for both.
+    /// Convolutions (and tiled pools) on x86_64 take 2 x 2 tiles (their
+    /// unrolled taps' loads are live at once), `for_target` is 2 x 3;
+    /// 32-register targets 3 x 4 for both.
     #[test]
     fn tile_shapes_fit_the_registers() {
         let x86 = test_target();

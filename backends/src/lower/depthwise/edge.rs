@@ -41,6 +41,18 @@ impl Depthwise<'_> {
         (left, right)
     }
 
+    /// A unit-stride row of `lanes` to `2 * lanes` outputs whose interior
+    /// `[lo, hi)` is narrower than a vector (a keyword-spotting net's 5-wide
+    /// rows, a MobileNet's last 7-wide ones): the whole row as two edge
+    /// vectors, the first columns' and the last's (overlapping), where it
+    /// was a scalar per column.
+    pub(super) fn narrow_row_vectors(&self, (lo, hi): (i64, i64), lanes: u8) -> Option<[i64; 2]> {
+        let (_, _, _, ow) = self.dims();
+        let l = lanes as i64;
+        let narrow = lanes >= 2 && self.strides[1] == 1 && (l..=2 * l).contains(&ow);
+        (narrow && hi - lo < l).then_some([0, ow - l])
+    }
+
     /// `rows` output rows from `row` by the `lanes` output columns from `col`,
     /// over kernel rows `taps_h` (inside the image) and every kernel column,
     /// each lane reading only the taps inside its row.
@@ -107,11 +119,13 @@ impl Depthwise<'_> {
 #[cfg(test)]
 mod tests {
     use nnc_ir::ops::Conv;
-    use nnc_ir::{DType, Op};
+    use nnc_ir::{DType, Op, Target};
     use rand::Rng;
 
     use super::super::super::random_tensors::{random_small as random, rng};
-    use super::super::super::testing::{check_lowering, single_node_graph};
+    use super::super::super::testing::{
+        check_lowering, check_lowering_for, single_node_graph, test_target,
+    };
 
     /// Borders of 3 to 4 columns a side (7 x 7 and 5 x 5 kernels with wide
     /// pads, dilation 2 too), rows from one vector wide (both edge vectors
@@ -142,6 +156,43 @@ mod tests {
             let inputs = [Some(&x), Some(&w), Some(&b)];
             let graph = single_node_graph(op, &inputs, &[1, 2], 1);
             check_lowering(&graph, &inputs, 1e-5, 1e-4);
+        }
+    }
+
+    /// Rows of 4 to 8 outputs with an interior narrower than a vector (whole
+    /// rows as two edge vectors): kernels 1 to 5 with pads up to the kernel,
+    /// row strides 1 and 2, dilation 2, at 128 bits and the wide levels.
+    #[test]
+    fn narrow_rows_match_the_reference() {
+        let mut rng = rng(48);
+        let wide = Target {
+            cpu_features: vec!["avx512f".into(), "fma".into()],
+            ..test_target()
+        };
+        for round in 0..24 {
+            let kernel: usize = 1 + round % 5;
+            let dilation = if round % 6 == 5 { 2 } else { 1 };
+            let pad = rng.random_range(0..=kernel);
+            let extent = (kernel - 1) * dilation + 1;
+            // Output widths of 4 to 8.
+            let width = (rng.random_range(4..=8) + extent - 1)
+                .saturating_sub(2 * pad)
+                .max(1);
+            let height = rng.random_range(1..=9);
+            let x = random(&mut rng, DType::F32, &[1, 2, height.max(extent), width]);
+            let w = random(&mut rng, DType::F32, &[2, 1, kernel, kernel]);
+            let b = random(&mut rng, DType::F32, &[2]);
+            let op = Op::Conv(Conv {
+                kernel_shape: vec![kernel; 2],
+                strides: vec![1 + round % 2, 1],
+                pads: vec![pad; 4],
+                dilations: vec![dilation; 2],
+                group: 2,
+            });
+            let inputs = [Some(&x), Some(&w), Some(&b)];
+            let graph = single_node_graph(op, &inputs, &[1, 2], 1);
+            check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &test_target());
+            check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &wide);
         }
     }
 }

@@ -8,8 +8,9 @@
 //! the tile's rows times its vectors, so a block of rows keeps the FMAs
 //! independent however narrow the plane: 8 rows by up to 3 zmm vectors, 6 rows
 //! by up to 2 ymm ones. Border rows are one-row tiles over the kernel rows
-//! inside the image; border columns stay scalar (`Depthwise::emit_tile`), as in
-//! the row-tiled form. The epilogue (bias, fused steps) then runs over the
+//! inside the image; border columns are 128-bit edge vectors where they cover
+//! 3 or more columns (`edge`), else scalar (`Depthwise::emit_tile`), as in the
+//! row-tiled form. The epilogue (bias, fused steps) then runs over the
 //! stored tile while it is in L1.
 //!
 //! Strides 1 and 2 along the rows (the microkernel picks a stride-2 row's
@@ -130,7 +131,19 @@ impl Depthwise<'_> {
         if c1 > full {
             columns(k, Expr::index(full), (c1 - full) as usize);
         }
-        for col in (0..c0).chain(c1..ow) {
+        // Border columns: one 128-bit vector a side where it covers them
+        // (`edge`), `tile.rows` rows at a time (its loads all live at once);
+        // else scalar.
+        let (left, right) = self.edge_vectors((c0, c1), lanes);
+        for edge in [left, right].into_iter().flatten() {
+            for first in (0..count).step_by(tile.rows) {
+                let rows = (row.clone() + first as i64, tile.rows.min(count - first));
+                self.emit_edge_vector(k, p, rows, edge, (kh0, kh1), (lanes, epi));
+            }
+        }
+        let scalar_left = if left.is_some() { 0 } else { c0 };
+        let scalar_right = if right.is_some() { ow } else { c1 };
+        for col in (0..scalar_left).chain(scalar_right..ow) {
             let taps = ((kh0, kh1), taps_inside(col, w, kw, sw, dw, pw));
             let span = Span::vectors(Expr::index(col), 1, 1);
             self.emit_tile(

@@ -12,9 +12,10 @@
 //!
 //! Results match the reference exactly on numbers: a max starts from the
 //! window's first tap and keeps the running value unless a tap is greater (`v >
-//! best ? v : best`, the reference's rule, NaN included, in vector lanes; scalar
-//! lanes use `max`, which also returns NaN when a later tap is NaN, because a
-//! scalar float select is a branch on x86_64), and an average sums the taps in
+//! best ? v : best`, the reference's rule, NaN included, in vector lanes, and
+//! for scalar columns in lane 0 of splatted vectors; without vectors scalars
+//! use `max`, which also returns NaN when a later tap is NaN, because a scalar
+//! float select is a branch on x86_64), and an average sums the taps in
 //! the reference's row-major order and divides by the count, which is static
 //! for every tile (interior windows hold `KH * KW` taps).
 
@@ -23,6 +24,10 @@ use nnc_ir::ops::{Pool, PoolKind};
 
 use super::super::depthwise::{Span, Tile, halved_end, interior, interior_spans, taps_inside};
 use super::super::signature::Operand;
+
+/// Most taps of a kernel row unrolled: a tap's loads (one per accumulator)
+/// are all live before its maxima, so more would spill.
+const UNROLLED_TAPS: i64 = 3;
 
 /// One spatial dim of the window: input and output extents, kernel, stride,
 /// dilation, pads.
@@ -185,18 +190,37 @@ impl<'a> RowPool<'a> {
             cols.stride,
             halved_end,
             (tile.vectors, lanes),
-            &|k, span| self.emit_tile(k, planes, block.clone(), span, full),
+            &|k, span| {
+                self.emit_tile(
+                    k,
+                    planes,
+                    block.clone(),
+                    span,
+                    full,
+                    (tile.unroll_taps, lanes),
+                )
+            },
         );
         for col in (0..lo).chain(hi..cols.output) {
             let col_count = self.average.map_or(1, |pad| cols.count(col, pad));
             let taps = ((taps_h, cols.taps(col)), count * col_count);
             let span = Span::vectors(Expr::index(col), 1, 1);
-            self.emit_tile(k, planes, block.clone(), span, taps);
+            self.emit_tile(
+                k,
+                planes,
+                block.clone(),
+                span,
+                taps,
+                (tile.unroll_taps, lanes),
+            );
         }
     }
 
     /// One register tile over the taps `taps` (all inside the image), divided
-    /// by `count` for an average.
+    /// by `count` for an average. `walk`: with its `.0` a kernel row of up to
+    /// `UNROLLED_TAPS` taps is unrolled (x86_64: the tap loop's counter and
+    /// index arithmetic cost as much as its loads and maxima); `.1` the
+    /// target's f32 lanes.
     #[allow(clippy::type_complexity)]
     fn emit_tile(
         &self,
@@ -205,6 +229,7 @@ impl<'a> RowPool<'a> {
         (row, rows): (Expr, usize),
         span: Span,
         (((kh0, kh1), (kw0, kw1)), count): (((i64, i64), (i64, i64)), i64),
+        walk: (bool, u8),
     ) {
         let [ax, ay] = self.axes;
         let Span {
@@ -214,6 +239,19 @@ impl<'a> RowPool<'a> {
             keep,
         } = span;
         let ty = Ty::vector(ElemType::F32, lanes);
+        // A max over scalars runs in the lanes of a splatted vector (a vector
+        // select is one `maxps` on x86_64; a scalar one a branch, and `max`'s
+        // NaN rules a branchy sequence): lane 0 is the result.
+        let splat = lanes == 1 && self.average.is_none() && walk.1 >= 2;
+        let acc_ty = if splat {
+            Ty::vector(ElemType::F32, walk.1)
+        } else {
+            ty
+        };
+        let load = |at: Expr| match splat {
+            true => Expr::load(self.x.buf, at, ty).splat(walk.1),
+            false => Expr::load(self.x.buf, at, ty),
+        };
         let x_col = Expr::var(k.let_var("xcol", Ty::INDEX, col.clone() * ay.stride - ay.pad_begin));
         let x_row = |r: i64, th: Expr| {
             let ih = (row.clone() + r) * ax.stride + th * ax.dilation - ax.pad_begin;
@@ -232,10 +270,10 @@ impl<'a> RowPool<'a> {
                             None => {
                                 let at =
                                     x_row(r, Expr::index(kh0)) + (kw0 * ay.dilation + offset(v));
-                                Expr::load(self.x.buf, at, ty)
+                                load(at)
                             }
                         };
-                        k.let_var("acc", ty, init)
+                        k.let_var("acc", acc_ty, init)
                     })
                     .collect()
             })
@@ -244,18 +282,18 @@ impl<'a> RowPool<'a> {
             let x_rows: Vec<Expr> = (0..rows as i64)
                 .map(|r| Expr::var(k.let_var("xrow", Ty::INDEX, x_row(r, th.clone()))))
                 .collect();
-            k.for_range("kw", kw0, kw1, 1, |k, tw| {
+            let tap = |k: &mut KernelBuilder, tw: Expr| {
                 for (r, x_row) in x_rows.iter().enumerate() {
                     for (v, &a) in acc[r].iter().enumerate() {
                         let at = x_row.clone() + tw.clone() * ay.dilation + offset(v);
-                        let xv = Expr::load(self.x.buf, at, ty);
+                        let xv = load(at);
                         let next = match self.average {
                             Some(_) => Expr::var(a).binary(BinaryOp::Add, xv),
                             // Scalars: a compare-and-select of floats is a branch on
                             // x86_64, mispredicted half the time on real data.
-                            None if lanes == 1 => Expr::var(a).max(xv),
+                            None if acc_ty.lanes == 1 => Expr::var(a).max(xv),
                             None => {
-                                let xv = Expr::var(k.let_var("x", ty, xv));
+                                let xv = Expr::var(k.let_var("x", acc_ty, xv));
                                 xv.clone()
                                     .compare(CompareOp::Gt, Expr::var(a))
                                     .select(xv, Expr::var(a))
@@ -264,7 +302,14 @@ impl<'a> RowPool<'a> {
                         k.assign(a, next);
                     }
                 }
-            });
+            };
+            if walk.0 && kw1 - kw0 <= UNROLLED_TAPS {
+                for tw in kw0..kw1 {
+                    tap(k, Expr::index(tw));
+                }
+            } else {
+                k.for_range("kw", kw0, kw1, 1, tap);
+            }
         });
         for (r, accs) in acc.iter().enumerate() {
             let y_row = y_plane.clone() + (row.clone() + r as i64) * ay.output + col.clone();
@@ -274,6 +319,7 @@ impl<'a> RowPool<'a> {
                         let n = Expr::f32(count as f32).splat(lanes);
                         Expr::var(a).binary(BinaryOp::Div, n)
                     }
+                    None if splat => Expr::var(a).extract(0),
                     None => Expr::var(a),
                 };
                 let first = v as i64 * lanes as i64;
