@@ -58,6 +58,41 @@ pub enum TileStep {
     /// `y = y < min ? min : y`, then `y = y > max ? max : y` (NaN passes): Clip,
     /// and ReLU as a `min` of 0.
     Clip { min: Option<f32>, max: Option<f32> },
+    /// `y = f(y)` for an activation the lowering wrote as kernel statements
+    /// (polynomials and all): the expansion runs them, a microkernel its own
+    /// instructions for [`TileMap::func`], which must compute the same.
+    Map(TileMap),
+}
+
+/// An elementwise function of a tile's epilogue: what it is, and its portable
+/// statements for the tile's vectors and for its single tail columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileMap {
+    pub func: TileFn,
+    /// On `f32 x lanes` values (the tile's `lanes`).
+    pub vector: TileLambda,
+    /// On `f32` scalars (the columns past the last whole vector).
+    pub scalar: TileLambda,
+}
+
+/// The functions a [`TileMap`] names, for the code generators that compute them
+/// with instructions of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TileFn {
+    /// ONNX Gelu, the exact form: `x/2 * (1 + erf(x/sqrt 2))`, with the f32 erf
+    /// of the portable lowering (`lower::math::erf_f32` in the backends).
+    Gelu,
+}
+
+/// `output` computed from the variable `input` by `body`, statements on
+/// variables of the kernel that holds the tile (assignments only; built by
+/// [`super::KernelBuilder::tile_lambda`]). The expansion runs them once per
+/// accumulator, the variables reused.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileLambda {
+    pub input: VarId,
+    pub body: Vec<Stmt>,
+    pub output: Expr,
 }
 
 /// The tensor a [`TileStep::Add`] adds.
@@ -348,6 +383,19 @@ fn expand_block(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
     for (r, row) in acc.iter().enumerate() {
         for (&acc, &(c, l)) in row.iter().zip(&groups) {
             for step in &tile.epilogue {
+                if let TileStep::Map(map) = step {
+                    let f = if l == lanes { &map.vector } else { &map.scalar };
+                    stmts.push(Stmt::Assign {
+                        var: f.input,
+                        value: Expr::var(acc),
+                    });
+                    stmts.extend(f.body.iter().cloned());
+                    stmts.push(Stmt::Assign {
+                        var: acc,
+                        value: f.output.clone(),
+                    });
+                    continue;
+                }
                 stmts.push(Stmt::Assign {
                     var: acc,
                     value: epilogue_step(step, Expr::var(acc), r, c, l),
@@ -390,6 +438,7 @@ fn epilogue_step(step: &TileStep, value: Expr, r: usize, c: i64, lanes: u8) -> E
             }
             v
         }
+        TileStep::Map(_) => unreachable!("a map step expands to its statements"),
     }
 }
 
