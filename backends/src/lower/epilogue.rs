@@ -198,7 +198,8 @@ impl Epilogue {
 
     /// The steps as a GEMM tile's epilogue for the tile whose first row is
     /// channel `channel` (a convolution's) or whose first column is (a matrix
-    /// product's), first output element at `index`, Y's rows `y_row` apart:
+    /// product's), first output element at `index`, Y's rows `y_row` apart
+    /// and its column blocks (`ColumnBlocks`) `y_block` apart:
     /// `None` unless every step is one a tile applies exactly as
     /// [`Epilogue::apply`] does (ReLU, Clip, adding an operand, the
     /// activations of `maps` from [`Epilogue::tile_maps`]).
@@ -207,7 +208,7 @@ impl Epilogue {
         maps: &[Option<TileMap>],
         channel: Expr,
         index: Expr,
-        y_row: i64,
+        (y_row, y_block): (i64, i64),
     ) -> Option<Vec<TileStep>> {
         self.steps
             .iter()
@@ -228,18 +229,20 @@ impl Epilogue {
                     extra,
                     ..
                 } => {
-                    let (offset, row, col) = match extra.form {
-                        OperandForm::Full => (index.clone(), y_row, 1),
-                        OperandForm::Channel if self.channel_in_lanes => (channel.clone(), 0, 1),
-                        OperandForm::Channel => (channel.clone(), 1, 0),
-                        OperandForm::Scalar => (Expr::index(0), 0, 0),
+                    let (offset, row, col, block) = match extra.form {
+                        OperandForm::Full => (index.clone(), y_row, 1, y_block),
+                        OperandForm::Channel if self.channel_in_lanes => {
+                            (channel.clone(), 0, 1, 0)
+                        }
+                        OperandForm::Channel => (channel.clone(), 1, 0, 0),
+                        OperandForm::Scalar => (Expr::index(0), 0, 0, 0),
                     };
                     Some(TileStep::Add(TileAddend {
                         buf: extra.buf,
                         offset,
                         row,
                         col,
-                        block: 0,
+                        block,
                     }))
                 }
                 _ => None,

@@ -108,6 +108,23 @@ pub(super) fn emit_finished(
     );
 }
 
+/// [`emit_finished`] for tiles that may add to Y and take several column
+/// blocks ([`emit_into`]): the last of the products that sum into Y carries
+/// the epilogue.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn emit_finished_into(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    k: &[ReductionDim],
+    level: Microkernel,
+    lanes: u8,
+    accumulate: bool,
+    blocks: ColumnBlocks,
+    steps: TileSteps,
+) {
+    emit_tiles(kb, p, k, level, lanes, accumulate, blocks, Some(steps));
+}
+
 /// [`emit`], adding to Y (`accumulate`) instead of overwriting it, every tile
 /// computing the `blocks` of its columns (`p` is their first block; with more
 /// than one, `p.n` must fit one tile and Y's columns be contiguous).

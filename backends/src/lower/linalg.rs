@@ -329,7 +329,7 @@ fn microkernel_matmul(
         // A column of Y is a channel; Y's rows are `n` apart.
         let carried = |i: Expr, j: Expr| {
             let index = yo.clone() + i * n as i64 + j.clone();
-            fusion.tile_steps(&maps, j, index, n as i64)
+            fusion.tile_steps(&maps, j, index, (n as i64, 0))
         };
         let finish = |kb: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes: u8| {
             if fusion.is_empty() {
@@ -531,7 +531,7 @@ fn gemm(
                 })
             });
             let index = i * n as i64 + j.clone();
-            let fused = fusion.tile_steps(&maps, j, index, n as i64)?;
+            let fused = fusion.tile_steps(&maps, j, index, (n as i64, 0))?;
             Some(bias.into_iter().chain(fused).collect())
         };
         gemm::emit_carrying(kb, &tiled, tile_for(ctx, m), lanes, &carried);

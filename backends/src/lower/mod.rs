@@ -50,6 +50,7 @@ use thiserror::Error;
 
 /// A tile epilogue's activation as the portable lowering computes it (for the
 /// microkernel tests).
+#[cfg(test)]
 pub(crate) use epilogue::tile_map;
 
 #[derive(Debug, Clone, PartialEq, Error)]

@@ -58,13 +58,13 @@ impl Convolution<'_> {
     /// [`Convolution::finish`] as a wide tile's epilogue for the tile whose first
     /// row is output channel `oc` and first element at `at`, Y's rows `y_row`
     /// apart, when the tile can carry every step (the activations those of
-    /// `maps`, from `Epilogue::tile_maps`).
+    /// `maps`, from `Epilogue::tile_maps`); its column blocks `y_block` apart.
     pub(super) fn tile_finish(
         &self,
         maps: &[Option<TileMap>],
         oc: Expr,
         at: Expr,
-        y_row: i64,
+        (y_row, y_block): (i64, i64),
     ) -> Option<Vec<TileStep>> {
         let bias = self.bias.map(|buf| {
             TileStep::Add(TileAddend {
@@ -77,7 +77,7 @@ impl Convolution<'_> {
         });
         let steps: Vec<TileStep> = bias
             .into_iter()
-            .chain(self.fusion.tile_steps(maps, oc, at, y_row)?)
+            .chain(self.fusion.tile_steps(maps, oc, at, (y_row, y_block))?)
             .collect();
         let addends = steps
             .iter()
@@ -134,7 +134,7 @@ impl Convolution<'_> {
                 // when they can.
                 let in_tile = |i: Expr, j: Expr| {
                     let at = y_offset.clone() + i.clone() * pixels as i64 + j;
-                    self.tile_finish(&maps, first.clone() + i, at, pixels as i64)
+                    self.tile_finish(&maps, first.clone() + i, at, (pixels as i64, 0))
                 };
                 let carried = tile.wide != Microkernel::Portable
                     && in_tile(Expr::index(0), Expr::index(0)).is_some();

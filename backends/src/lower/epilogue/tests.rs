@@ -158,7 +158,8 @@ fn fused_anchors_on_wide_targets() {
 }
 
 /// On wide targets a MatMul's per-column bias and exact GELU, and a pointwise
-/// convolution's GELU, ride in the tiles: no pass over the stored tile.
+/// or unpadded KxK convolution's GELU, ride in the tiles: no pass over the
+/// stored tile.
 #[test]
 fn gelu_rides_in_the_tiles() {
     let mut rng = rng(96);
@@ -183,9 +184,13 @@ fn gelu_rides_in_the_tiles() {
         let bias = random(&mut rng, DType::F32, &[40]);
         let x = random(&mut rng, DType::F32, &[1, 8, 6, 6]);
         let w = random(&mut rng, DType::F32, &[16, 8, 1, 1]);
+        let x3 = random(&mut rng, DType::F32, &[1, 4, 9, 12]);
+        let w3 = random(&mut rng, DType::F32, &[6, 4, 3, 3]);
         let cases = [
             (Op::MatMul, vec![Some(a), Some(b), Some(bias)], vec![1, 2], 2, bias_gelu.clone()),
             (conv(1, 1, 0, 1), vec![Some(x), Some(w)], vec![1], 2, vec![gelu]),
+            // Unpadded KxK: every tile finishes its outputs.
+            (conv(3, 1, 0, 1), vec![Some(x3), Some(w3)], vec![1], 2, vec![gelu]),
         ];
         for (anchor, operands, constants, anchor_operands, steps) in cases {
             let op = Op::Fused(Fused {
