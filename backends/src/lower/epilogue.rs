@@ -231,9 +231,7 @@ impl Epilogue {
                 } => {
                     let (offset, row, col, block) = match extra.form {
                         OperandForm::Full => (index.clone(), y_row, 1, y_block),
-                        OperandForm::Channel if self.channel_in_lanes => {
-                            (channel.clone(), 0, 1, 0)
-                        }
+                        OperandForm::Channel if self.channel_in_lanes => (channel.clone(), 0, 1, 0),
                         OperandForm::Channel => (channel.clone(), 1, 0, 0),
                         OperandForm::Scalar => (Expr::index(0), 0, 0, 0),
                     };

@@ -92,9 +92,8 @@ pub(super) fn ymm(
 /// `x/2 * (1 + erf(x/sqrt 2))`, `1 + erf` as `one_plus_erf_f32` forms it:
 /// `1 ± erf|s|` below the split, `erfc|s|` or `2 - erfc|s|` above.
 fn gelu_zmm(a: &mut CodeAssembler, pool: &mut Pool, x: AsmRegisterZmm) -> Result<(), IcedError> {
-    let [s, abs, z, t3, t4, t5, t6, zero] = [
-        zmm24, zmm25, zmm26, zmm27, zmm28, zmm29, zmm30, zmm31,
-    ];
+    let [s, abs, z, t3, t4, t5, t6, zero] =
+        [zmm24, zmm25, zmm26, zmm27, zmm28, zmm29, zmm30, zmm31];
     let c = |a: &mut CodeAssembler, pool: &mut Pool, v: f64| dword_bcst(pool.at(a, v));
     a.vpxord(zero, zero, zero)?;
     let m = c(a, pool, 1.0 / SQRT_2);

@@ -209,7 +209,14 @@ impl Convolution<'_> {
                             if n == last && carried {
                                 let steps = |i, j| in_tile(c0, i, j).unwrap_or_default();
                                 gemm_tiles::emit_finished_into(
-                                    k, &product, &reduction, level, lanes, n > 0, blocks, &steps,
+                                    k,
+                                    &product,
+                                    &reduction,
+                                    level,
+                                    lanes,
+                                    n > 0,
+                                    blocks,
+                                    &steps,
                                 );
                             } else {
                                 gemm_tiles::emit_into(

@@ -152,7 +152,13 @@ fn fused_anchors_on_wide_targets() {
             let a = random(&mut rng, DType::F32, &if trans_a { [k, m] } else { [m, k] });
             let b = random(&mut rng, DType::F32, &[k, n]);
             let c = random(&mut rng, DType::F32, c_shape);
-            check_anchor_for(Op::Gemm(g), &[Some(a), Some(b), Some(c)], &[1, 2], 1, &target);
+            check_anchor_for(
+                Op::Gemm(g),
+                &[Some(a), Some(b), Some(c)],
+                &[1, 2],
+                1,
+                &target,
+            );
         }
     }
 }
@@ -174,7 +180,10 @@ fn gelu_rides_in_the_tiles() {
         },
         gelu,
     ];
-    for features in [&["avx", "avx2", "fma", "avx512f"][..], &["avx", "avx2", "fma"]] {
+    for features in [
+        &["avx", "avx2", "fma", "avx512f"][..],
+        &["avx", "avx2", "fma"],
+    ] {
         let target = nnc_ir::Target {
             cpu_features: features.iter().map(|f| f.to_string()).collect(),
             ..super::super::testing::test_target()
@@ -187,10 +196,28 @@ fn gelu_rides_in_the_tiles() {
         let x3 = random(&mut rng, DType::F32, &[1, 4, 9, 12]);
         let w3 = random(&mut rng, DType::F32, &[6, 4, 3, 3]);
         let cases = [
-            (Op::MatMul, vec![Some(a), Some(b), Some(bias)], vec![1, 2], 2, bias_gelu.clone()),
-            (conv(1, 1, 0, 1), vec![Some(x), Some(w)], vec![1], 2, vec![gelu]),
+            (
+                Op::MatMul,
+                vec![Some(a), Some(b), Some(bias)],
+                vec![1, 2],
+                2,
+                bias_gelu.clone(),
+            ),
+            (
+                conv(1, 1, 0, 1),
+                vec![Some(x), Some(w)],
+                vec![1],
+                2,
+                vec![gelu],
+            ),
             // Unpadded KxK: every tile finishes its outputs.
-            (conv(3, 1, 0, 1), vec![Some(x3), Some(w3)], vec![1], 2, vec![gelu]),
+            (
+                conv(3, 1, 0, 1),
+                vec![Some(x3), Some(w3)],
+                vec![1],
+                2,
+                vec![gelu],
+            ),
         ];
         for (anchor, operands, constants, anchor_operands, steps) in cases {
             let op = Op::Fused(Fused {
