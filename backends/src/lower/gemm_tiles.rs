@@ -8,8 +8,8 @@
 //! statement, shorter or narrower (the microkernel masks the column tail). The
 //! epilogue, unless it is the identity, then runs over the stored tile while it
 //! is in L1, as the portable "long epilogue" does; or, when the caller gives it
-//! as tile steps ([`emit_finished`]: bias, ReLU, Clip, added operands), the
-//! tiles apply it in registers before their stores.
+//! as tile steps ([`emit_finished`]: bias, ReLU, Clip, added operands, the
+//! exact GELU), the tiles apply it in registers before their stores.
 //!
 //! A convolution's narrow output rows make tiles of several column blocks
 //! ([`blocks_for`]), as tall as the accumulators left allow ([`tile_rows`]).

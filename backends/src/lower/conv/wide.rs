@@ -17,6 +17,11 @@
 //! a tile, as column blocks of one tile statement (`ColumnBlocks`; the count
 //! from [`gemm_tiles::blocks_for`]), so each weight broadcast feeds every row's
 //! vectors.
+//!
+//! The bias and fused steps ride in the tiles that finish the outputs when
+//! they can carry them: every tile of an unpadded row; with padding, the
+//! tiles of the last kernel column's product (the columns it reaches have had
+//! every other product added), the columns it misses getting a pass over Y.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim};
