@@ -515,6 +515,76 @@ mod tests {
         }
     }
 
+    /// A map step runs its statements on every accumulator, the vector form on
+    /// whole vectors and the scalar form on the tail, after the steps before it.
+    #[test]
+    fn expansion_runs_a_map_on_vectors_and_the_tail() {
+        let (rows, cols, k) = (2usize, 6usize, 3usize);
+        let mut kb = KernelBuilder::new("tile");
+        let a = kb.buffer("a", ElemType::F32, rows * k, false);
+        let b = kb.buffer("b", ElemType::F32, k * cols, false);
+        let y = kb.buffer("y", ElemType::F32, rows * cols, true);
+        // f(x) = t * t - 1 with t = x + 0.5 held in a variable.
+        let mut lambda = |ty: Ty| {
+            kb.tile_lambda(ty, |kb, x| {
+                let t = Expr::var(kb.let_var("t", ty, x + Expr::f32(0.5).splat(ty.lanes)));
+                t.clone() * t - Expr::f32(1.0).splat(ty.lanes)
+            })
+        };
+        let map = TileMap {
+            func: TileFn::Gelu,
+            vector: lambda(Ty::vector(ElemType::F32, 4)),
+            scalar: lambda(Ty::F32),
+        };
+        let operand = |buf, stride| TileOperand {
+            buf,
+            offset: Expr::index(0),
+            stride,
+        };
+        kb.tile(GemmTile {
+            rows,
+            cols,
+            a: operand(a, k as i64),
+            b: operand(b, 1),
+            b_row: 0,
+            y: operand(y, cols as i64),
+            reduction: vec![ReductionDim {
+                count: k,
+                a: 1,
+                b: cols as i64,
+            }],
+            accumulate: false,
+            lanes: 4,
+            blocks: ColumnBlocks::ONE,
+            epilogue: vec![
+                TileStep::Clip {
+                    min: Some(-1.0),
+                    max: None,
+                },
+                TileStep::Map(map),
+            ],
+        });
+        let kernel = kb.finish();
+        bounds::check(&kernel).expect("in bounds");
+        let av: Vec<f32> = (0..rows * k).map(|i| (i % 5) as f32 - 2.0).collect();
+        let bv: Vec<f32> = (0..k * cols).map(|i| (i % 4) as f32 * 0.5 - 0.5).collect();
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let mut buffers = vec![bytes(&av), bytes(&bv), vec![0; 4 * rows * cols]];
+        assert_eq!(interp::run(&kernel, &mut buffers).expect("runs"), 0);
+        for r in 0..rows {
+            for c in 0..cols {
+                let mut sum = 0.0f32;
+                for p in 0..k {
+                    sum += av[r * k + p] * bv[p * cols + c];
+                }
+                let t = sum.max(-1.0) + 0.5;
+                let at = 4 * (r * cols + c);
+                let got = f32::from_le_bytes(buffers[2][at..at + 4].try_into().unwrap());
+                assert_eq!(got, t * t - 1.0, "({r}, {c})");
+            }
+        }
+    }
+
     /// An epilogue of a per-row bias, a residual shaped like Y and a Clip, over
     /// two column blocks with accumulation, against the same steps by hand.
     #[test]
