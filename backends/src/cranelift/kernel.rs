@@ -242,7 +242,7 @@ impl Emitter<'_, '_> {
         let mut args = Vec::with_capacity(3 + tile.epilogue.len());
         let addends = tile.epilogue.iter().filter_map(|s| match s {
             TileStep::Add(e) => Some((e.buf, &e.offset)),
-            TileStep::Clip { .. } => None,
+            TileStep::Clip { .. } | TileStep::Map(_) => None,
         });
         for (buf, offset) in [
             (tile.a.buf, &tile.a.offset),

@@ -12,7 +12,9 @@
 //! computes what the unfused chain computes, bit for bit up to FMA contraction in
 //! the anchor.
 
-use nnc_ir::kernel::{BufId, CompareOp, ElemType, Expr, KernelBuilder, TileAddend, TileStep, Ty};
+use nnc_ir::kernel::{
+    BufId, CompareOp, ElemType, Expr, KernelBuilder, TileAddend, TileFn, TileMap, TileStep, Ty,
+};
 use nnc_ir::ops::{Binary, Fused, OperandForm, Step, Unary};
 use nnc_ir::{DType, Op};
 
@@ -176,18 +178,45 @@ impl Epilogue {
         v
     }
 
-    /// The steps as a GEMM tile's epilogue ([`TileStep`]) for a convolution's
-    /// tile whose rows are output channels, the first `channel`, and whose first
-    /// output element is at `index`, Y's rows `y_row` apart: `None` unless every
-    /// step is one a tile applies exactly as [`Epilogue::apply`] does (ReLU,
-    /// Clip, adding an operand).
-    pub fn conv_tile_steps(&self, channel: Expr, index: Expr, y_row: i64) -> Option<Vec<TileStep>> {
-        if self.channel_in_lanes {
-            return None;
-        }
+    /// The activations among the steps that a tile carries as [`TileStep::Map`]
+    /// (the exact GELU), built once per kernel for tiles of `lanes` (their
+    /// variables are shared by every tile): one entry per step, `None` for the
+    /// others.
+    pub fn tile_maps(&self, k: &mut KernelBuilder, lanes: u8) -> Vec<Option<TileMap>> {
         self.steps
             .iter()
             .map(|step| match *step {
+                Resolved::Unary(
+                    u @ Unary::Gelu {
+                        tanh_approximation: false,
+                    },
+                ) => Some(tile_map(k, TileFn::Gelu, u, lanes)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The steps as a GEMM tile's epilogue for the tile whose first row is
+    /// channel `channel` (a convolution's) or whose first column is (a matrix
+    /// product's), first output element at `index`, Y's rows `y_row` apart
+    /// and its column blocks (`ColumnBlocks`) `y_block` apart:
+    /// `None` unless every step is one a tile applies exactly as
+    /// [`Epilogue::apply`] does (ReLU, Clip, adding an operand, the
+    /// activations of `maps` from [`Epilogue::tile_maps`]).
+    pub fn tile_steps(
+        &self,
+        maps: &[Option<TileMap>],
+        channel: Expr,
+        index: Expr,
+        (y_row, y_block): (i64, i64),
+    ) -> Option<Vec<TileStep>> {
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(n, step)| match *step {
+                Resolved::Unary(_) if maps.get(n).is_some_and(Option::is_some) => {
+                    maps[n].clone().map(TileStep::Map)
+                }
                 // `x < 0 ? 0 : x`, Clip's select with a min of 0.
                 Resolved::Unary(Unary::Relu) => Some(TileStep::Clip {
                     min: Some(0.0),
@@ -200,17 +229,18 @@ impl Epilogue {
                     extra,
                     ..
                 } => {
-                    let (offset, row, col) = match extra.form {
-                        OperandForm::Full => (index.clone(), y_row, 1),
-                        OperandForm::Channel => (channel.clone(), 1, 0),
-                        OperandForm::Scalar => (Expr::index(0), 0, 0),
+                    let (offset, row, col, block) = match extra.form {
+                        OperandForm::Full => (index.clone(), y_row, 1, y_block),
+                        OperandForm::Channel if self.channel_in_lanes => (channel.clone(), 0, 1, 0),
+                        OperandForm::Channel => (channel.clone(), 1, 0, 0),
+                        OperandForm::Scalar => (Expr::index(0), 0, 0, 0),
                     };
                     Some(TileStep::Add(TileAddend {
                         buf: extra.buf,
                         offset,
                         row,
                         col,
-                        block: 0,
+                        block,
                     }))
                 }
                 _ => None,
@@ -228,6 +258,17 @@ impl Epilogue {
             OperandForm::Channel => Expr::load(e.buf, channel, Ty::F32).splat(lanes),
             OperandForm::Scalar => Expr::load(e.buf, Expr::index(0), Ty::F32).splat(lanes),
         }
+    }
+}
+
+/// `func`, the standalone lowering of `u`, as a tile's map over f32 vectors
+/// of `lanes` and scalars.
+pub(crate) fn tile_map(k: &mut KernelBuilder, func: TileFn, u: Unary, lanes: u8) -> TileMap {
+    let mut lambda = |ty: Ty| k.tile_lambda(ty, |k, x| float_unary(k, u, x, ty));
+    TileMap {
+        func,
+        vector: lambda(Ty::vector(ElemType::F32, lanes)),
+        scalar: lambda(Ty::F32),
     }
 }
 

@@ -28,7 +28,7 @@
 //! traffic. With 16 (x86_64, where an FMA also costs a register copy because its
 //! destination is tied to a multiplicand) the tile is 4 x 2.
 
-use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty};
+use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, TileStep, Ty};
 use nnc_ir::{Microkernel, Target};
 
 /// Accumulator tile: `rows` output rows by `vectors` vectors of columns.
@@ -187,6 +187,40 @@ pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
             p.m - chunked,
         );
     }
+}
+
+/// The epilogue steps a wide tile at rows `i`, columns `j` of a product carries
+/// instead of the product's epilogue, `None` when it cannot carry them all.
+pub(super) type CarriedSteps<'a> = &'a dyn Fn(Expr, Expr) -> Option<Vec<TileStep>>;
+
+/// [`emit`], the epilogue applied by the wide tiles in registers as `steps`
+/// (which must compute what `p.epilogue` does) when the target has tiles for
+/// `p` and they can carry it; else as [`emit`] does.
+pub(super) fn emit_carrying(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    tile: Tile,
+    lanes: u8,
+    steps: CarriedSteps,
+) {
+    let carried = steps(Expr::index(0), Expr::index(0)).is_some_and(|s| {
+        s.iter().filter(|s| matches!(s, TileStep::Add(_))).count()
+            <= super::gemm_tiles::MAX_TILE_ADDENDS
+    });
+    if let (Reduction::Dense(k), true) = (
+        &p.reduction,
+        carried && tile.wide != Microkernel::Portable && p.b.col == 1,
+    ) {
+        let k = [nnc_ir::kernel::ReductionDim {
+            count: *k,
+            a: p.a.col,
+            b: p.b.row,
+        }];
+        let steps = |i, j| steps(i, j).unwrap_or_default();
+        super::gemm_tiles::emit_finished(kb, p, &k, tile.wide, lanes, &steps);
+        return;
+    }
+    emit(kb, p, tile, lanes);
 }
 
 /// Bytes of A a block of rows may take, so that it stays in the L2 cache while

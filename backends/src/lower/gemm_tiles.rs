@@ -8,8 +8,8 @@
 //! statement, shorter or narrower (the microkernel masks the column tail). The
 //! epilogue, unless it is the identity, then runs over the stored tile while it
 //! is in L1, as the portable "long epilogue" does; or, when the caller gives it
-//! as tile steps ([`emit_finished`]: bias, ReLU, Clip, added operands), the
-//! tiles apply it in registers before their stores.
+//! as tile steps ([`emit_finished`]: bias, ReLU, Clip, added operands, the
+//! exact GELU), the tiles apply it in registers before their stores.
 //!
 //! A convolution's narrow output rows make tiles of several column blocks
 //! ([`blocks_for`]), as tall as the accumulators left allow ([`tile_rows`]).
@@ -106,6 +106,23 @@ pub(super) fn emit_finished(
         ColumnBlocks::ONE,
         Some(steps),
     );
+}
+
+/// [`emit_finished`] for tiles that may add to Y and take several column
+/// blocks ([`emit_into`]): the last of the products that sum into Y carries
+/// the epilogue.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn emit_finished_into(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    k: &[ReductionDim],
+    level: Microkernel,
+    lanes: u8,
+    accumulate: bool,
+    blocks: ColumnBlocks,
+    steps: TileSteps,
+) {
+    emit_tiles(kb, p, k, level, lanes, accumulate, blocks, Some(steps));
 }
 
 /// [`emit`], adding to Y (`accumulate`) instead of overwriting it, every tile

@@ -14,7 +14,9 @@
 //! f32); integers wrap as the reference does, scalar.
 
 use nnc_ir::Op;
-use nnc_ir::kernel::{BinaryOp, ElemType, Expr, Kernel, KernelBuilder, ReduceOp, Ty};
+use nnc_ir::kernel::{
+    BinaryOp, ElemType, Expr, Kernel, KernelBuilder, ReduceOp, TileAddend, TileStep, Ty,
+};
 use nnc_ir::ops::Gemm;
 
 use super::element_io::{compute_elem, constant, load_value, store_value};
@@ -316,8 +318,19 @@ fn microkernel_matmul(
     lanes: u8,
     fusion: &Fusion,
 ) {
+    // The activations the wide tiles carry, their statements shared by all.
+    let maps = if ctx.target.microkernel() == nnc_ir::Microkernel::Portable {
+        Vec::new()
+    } else {
+        fusion.tile_maps(kb, lanes)
+    };
     let emit_product = |kb: &mut KernelBuilder, rows: usize, ao: Expr, bo: Expr, yo: Expr| {
         let tile = tile_for(ctx, rows);
+        // A column of Y is a channel; Y's rows are `n` apart.
+        let carried = |i: Expr, j: Expr| {
+            let index = yo.clone() + i * n as i64 + j.clone();
+            fusion.tile_steps(&maps, j, index, (n as i64, 0))
+        };
         let finish = |kb: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes: u8| {
             if fusion.is_empty() {
                 return acc;
@@ -335,7 +348,7 @@ fn microkernel_matmul(
             epilogue: &finish,
             long_epilogue: fusion.is_long(),
         };
-        gemm::emit(kb, &p, tile, lanes);
+        gemm::emit_carrying(kb, &p, tile, lanes, &carried);
     };
     let shared_b = batch.b.iter().all(|&s| s == 0);
     if shared_b && a_batch == batch.dims.as_slice() {
@@ -497,7 +510,31 @@ fn gemm(
             epilogue: &epilogue,
             long_epilogue: fusion.is_long(),
         };
-        gemm::emit(kb, &tiled, tile_for(ctx, m), lanes);
+        // On wide targets the tiles add C and finish in registers when alpha
+        // and beta are 1 (a linear layer's bias).
+        let maps = if ctx.target.microkernel() == nnc_ir::Microkernel::Portable {
+            Vec::new()
+        } else {
+            fusion.tile_maps(kb, lanes)
+        };
+        let carried = |i: Expr, j: Expr| {
+            if g.alpha != 1.0 || (c.is_some() && g.beta != 1.0) {
+                return None;
+            }
+            let bias = c.zip(c_strides).map(|(c, (row, col))| {
+                TileStep::Add(TileAddend {
+                    buf: c.buf,
+                    offset: i.clone() * row + j.clone() * col,
+                    row,
+                    col,
+                    block: 0,
+                })
+            });
+            let index = i * n as i64 + j.clone();
+            let fused = fusion.tile_steps(&maps, j, index, (n as i64, 0))?;
+            Some(bias.into_iter().chain(fused).collect())
+        };
+        gemm::emit_carrying(kb, &tiled, tile_for(ctx, m), lanes, &carried);
     } else if elem == ElemType::F32 && g.trans_b && !g.trans_a {
         let dots = gemv::Dots {
             m,

@@ -30,7 +30,7 @@ mod gemm;
 mod gemm_tiles;
 mod gemv;
 mod linalg;
-mod math;
+pub(crate) mod math;
 mod movement;
 mod norm;
 mod pool;
@@ -47,6 +47,11 @@ pub(crate) mod testing;
 use nnc_ir::kernel::Kernel;
 use nnc_ir::{Graph, Node, Op, Target};
 use thiserror::Error;
+
+/// A tile epilogue's activation as the portable lowering computes it (for the
+/// microkernel tests).
+#[cfg(test)]
+pub(crate) use epilogue::tile_map;
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum LowerError {

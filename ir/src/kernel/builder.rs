@@ -99,6 +99,25 @@ impl KernelBuilder {
         self.push(Stmt::Tile(Box::new(tile)));
     }
 
+    /// The tile-epilogue function `y = f(x)` over values of `ty`: `f` builds its
+    /// statements in a list of their own (not in the kernel's body) from the
+    /// new input variable `x`, and returns the result ([`super::TileLambda`]).
+    pub fn tile_lambda(
+        &mut self,
+        ty: Ty,
+        f: impl FnOnce(&mut Self, Expr) -> Expr,
+    ) -> super::TileLambda {
+        let input = self.var("tile_x", ty);
+        self.open.push(Vec::new());
+        let output = f(self, Expr::var(input));
+        let body = self.open.pop().expect("the lambda body is open");
+        super::TileLambda {
+            input,
+            body,
+            output,
+        }
+    }
+
     /// A counted loop; `body` receives the loop counter as an index expression.
     /// Empty ranges emit nothing.
     pub fn for_range(

@@ -48,7 +48,10 @@ mod types;
 
 pub use builder::KernelBuilder;
 pub use program::{BufferRef, IoSpec, KernelCall, Program, Weight};
-pub use tile::{ColumnBlocks, GemmTile, ReductionDim, TileAddend, TileOperand, TileStep};
+pub use tile::{
+    ColumnBlocks, GemmTile, ReductionDim, TileAddend, TileFn, TileLambda, TileMap, TileOperand,
+    TileStep,
+};
 pub use types::{ElemType, Ty};
 
 /// Handle of a buffer parameter of a kernel.

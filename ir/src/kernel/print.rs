@@ -130,6 +130,7 @@ impl Kernel {
                         TileStep::Clip { min, max } => {
                             writeln!(out, "{pad}  then clip {min:?} {max:?}")?
                         }
+                        TileStep::Map(m) => writeln!(out, "{pad}  then {:?}", m.func)?,
                     }
                 }
                 Ok(())

@@ -58,6 +58,41 @@ pub enum TileStep {
     /// `y = y < min ? min : y`, then `y = y > max ? max : y` (NaN passes): Clip,
     /// and ReLU as a `min` of 0.
     Clip { min: Option<f32>, max: Option<f32> },
+    /// `y = f(y)` for an activation the lowering wrote as kernel statements
+    /// (polynomials and all): the expansion runs them, a microkernel its own
+    /// instructions for [`TileMap::func`], which must compute the same.
+    Map(TileMap),
+}
+
+/// An elementwise function of a tile's epilogue: what it is, and its portable
+/// statements for the tile's vectors and for its single tail columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileMap {
+    pub func: TileFn,
+    /// On `f32 x lanes` values (the tile's `lanes`).
+    pub vector: TileLambda,
+    /// On `f32` scalars (the columns past the last whole vector).
+    pub scalar: TileLambda,
+}
+
+/// The functions a [`TileMap`] names, for the code generators that compute them
+/// with instructions of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TileFn {
+    /// ONNX Gelu, the exact form: `x/2 * (1 + erf(x/sqrt 2))`, with the f32 erf
+    /// of the portable lowering (`lower::math::erf_f32` in the backends).
+    Gelu,
+}
+
+/// `output` computed from the variable `input` by `body`, statements on
+/// variables of the kernel that holds the tile (assignments only; built by
+/// [`super::KernelBuilder::tile_lambda`]). The expansion runs them once per
+/// accumulator, the variables reused.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileLambda {
+    pub input: VarId,
+    pub body: Vec<Stmt>,
+    pub output: Expr,
 }
 
 /// The tensor a [`TileStep::Add`] adds.
@@ -348,6 +383,19 @@ fn expand_block(tile: &GemmTile, vars: &mut Vec<Var>) -> Vec<Stmt> {
     for (r, row) in acc.iter().enumerate() {
         for (&acc, &(c, l)) in row.iter().zip(&groups) {
             for step in &tile.epilogue {
+                if let TileStep::Map(map) = step {
+                    let f = if l == lanes { &map.vector } else { &map.scalar };
+                    stmts.push(Stmt::Assign {
+                        var: f.input,
+                        value: Expr::var(acc),
+                    });
+                    stmts.extend(f.body.iter().cloned());
+                    stmts.push(Stmt::Assign {
+                        var: acc,
+                        value: f.output.clone(),
+                    });
+                    continue;
+                }
                 stmts.push(Stmt::Assign {
                     var: acc,
                     value: epilogue_step(step, Expr::var(acc), r, c, l),
@@ -390,6 +438,7 @@ fn epilogue_step(step: &TileStep, value: Expr, r: usize, c: i64, lanes: u8) -> E
             }
             v
         }
+        TileStep::Map(_) => unreachable!("a map step expands to its statements"),
     }
 }
 
@@ -462,6 +511,76 @@ mod tests {
                     let got = f32::from_le_bytes(buffers[2][at..at + 4].try_into().unwrap());
                     assert_eq!(got, want, "({r}, {c}) accumulate={accumulate}");
                 }
+            }
+        }
+    }
+
+    /// A map step runs its statements on every accumulator, the vector form on
+    /// whole vectors and the scalar form on the tail, after the steps before it.
+    #[test]
+    fn expansion_runs_a_map_on_vectors_and_the_tail() {
+        let (rows, cols, k) = (2usize, 6usize, 3usize);
+        let mut kb = KernelBuilder::new("tile");
+        let a = kb.buffer("a", ElemType::F32, rows * k, false);
+        let b = kb.buffer("b", ElemType::F32, k * cols, false);
+        let y = kb.buffer("y", ElemType::F32, rows * cols, true);
+        // f(x) = t * t - 1 with t = x + 0.5 held in a variable.
+        let mut lambda = |ty: Ty| {
+            kb.tile_lambda(ty, |kb, x| {
+                let t = Expr::var(kb.let_var("t", ty, x + Expr::f32(0.5).splat(ty.lanes)));
+                t.clone() * t - Expr::f32(1.0).splat(ty.lanes)
+            })
+        };
+        let map = TileMap {
+            func: TileFn::Gelu,
+            vector: lambda(Ty::vector(ElemType::F32, 4)),
+            scalar: lambda(Ty::F32),
+        };
+        let operand = |buf, stride| TileOperand {
+            buf,
+            offset: Expr::index(0),
+            stride,
+        };
+        kb.tile(GemmTile {
+            rows,
+            cols,
+            a: operand(a, k as i64),
+            b: operand(b, 1),
+            b_row: 0,
+            y: operand(y, cols as i64),
+            reduction: vec![ReductionDim {
+                count: k,
+                a: 1,
+                b: cols as i64,
+            }],
+            accumulate: false,
+            lanes: 4,
+            blocks: ColumnBlocks::ONE,
+            epilogue: vec![
+                TileStep::Clip {
+                    min: Some(-1.0),
+                    max: None,
+                },
+                TileStep::Map(map),
+            ],
+        });
+        let kernel = kb.finish();
+        bounds::check(&kernel).expect("in bounds");
+        let av: Vec<f32> = (0..rows * k).map(|i| (i % 5) as f32 - 2.0).collect();
+        let bv: Vec<f32> = (0..k * cols).map(|i| (i % 4) as f32 * 0.5 - 0.5).collect();
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let mut buffers = vec![bytes(&av), bytes(&bv), vec![0; 4 * rows * cols]];
+        assert_eq!(interp::run(&kernel, &mut buffers).expect("runs"), 0);
+        for r in 0..rows {
+            for c in 0..cols {
+                let mut sum = 0.0f32;
+                for p in 0..k {
+                    sum += av[r * k + p] * bv[p * cols + c];
+                }
+                let t = sum.max(-1.0) + 0.5;
+                let at = 4 * (r * cols + c);
+                let got = f32::from_le_bytes(buffers[2][at..at + 4].try_into().unwrap());
+                assert_eq!(got, t * t - 1.0, "({r}, {c})");
             }
         }
     }

@@ -20,6 +20,7 @@
 use iced_x86::IcedError;
 use iced_x86::code_asm::*;
 
+use super::activation::{self, Pool};
 use super::{ShapeStep, TileShape};
 
 /// The vector width in f32 lanes of each instruction set.
@@ -256,6 +257,7 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         Ok(())
     })?;
     // The epilogue: zmm24.. are free once the products are summed.
+    let mut pool = Pool::new(1);
     let mut addend = 0;
     for step in &shape.epilogue {
         match *step {
@@ -293,11 +295,19 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
                     }
                 }
             }
+            ShapeStep::Map(f) => {
+                for r in 0..shape.rows {
+                    for v in 0..vectors {
+                        activation::zmm(&mut a, &mut pool, f, acc(r, v))?;
+                    }
+                }
+            }
         }
     }
     store_zmm(&mut a, shape.rows, vectors, acc, y_at, masked)?;
     a.vzeroupper()?;
     a.ret()?;
+    pool.emit(&mut a)?;
     a.assemble(0)
 }
 
@@ -380,6 +390,21 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
         }
         Ok(())
     })?;
+    let mut pool = Pool::new(AVX2_LANES);
+    if shape
+        .epilogue
+        .iter()
+        .any(|s| matches!(s, ShapeStep::Map(_)))
+    {
+        finish_one_by_one(&mut a, shape, &mut pool, (acc, masked, mask))?;
+        if pairs {
+            a.add(rsp, 64)?;
+        }
+        a.vzeroupper()?;
+        a.ret()?;
+        pool.emit(&mut a)?;
+        return a.assemble(0);
+    }
     // The epilogue: ymm12..15 but the tail mask are free once the products
     // are summed.
     let mut addend = 0;
@@ -419,6 +444,7 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
                     }
                 }
             }
+            ShapeStep::Map(_) => unreachable!("activations take `finish_one_by_one`"),
         }
     }
     store_ymm(&mut a, (shape.rows, vectors), acc, y_at, (masked, mask))?;
@@ -428,6 +454,73 @@ pub(super) fn avx2(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     a.vzeroupper()?;
     a.ret()?;
     a.assemble(0)
+}
+
+/// The AVX2 epilogue and stores when a step is an activation, which needs more
+/// registers than the accumulators leave: the accumulators go to the stack,
+/// then each in turn comes back to ymm0, takes every step and is stored.
+fn finish_one_by_one(
+    a: &mut CodeAssembler,
+    shape: &TileShape,
+    pool: &mut Pool,
+    (acc, masked, mask): (
+        impl Fn(usize, usize) -> AsmRegisterYmm,
+        impl Fn(usize) -> bool,
+        AsmRegisterYmm,
+    ),
+) -> Result<(), IcedError> {
+    let at = VectorAt::new(shape, AVX2_LANES);
+    let vectors = at.per_block * shape.blocks.count;
+    let spill = |r: usize, v: usize| ymmword_ptr(rsp + ((r * vectors + v) * 32) as i32);
+    let bytes = (shape.rows * vectors * 32) as i32;
+    a.sub(rsp, bytes)?;
+    for r in 0..shape.rows {
+        for v in 0..vectors {
+            a.vmovups(spill(r, v), acc(r, v))?;
+        }
+    }
+    let (x, e) = (ymm0, ymm12);
+    for r in 0..shape.rows {
+        for v in 0..vectors {
+            a.vmovups(x, spill(r, v))?;
+            let mut addend = 0;
+            for step in &shape.epilogue {
+                match *step {
+                    ShapeStep::Add { row, col, block } => {
+                        let from = ADDENDS[addend] + disp(at.addend(r, v, (row, col, block)));
+                        addend += 1;
+                        match (col, masked(v)) {
+                            (0, _) => a.vbroadcastss(e, dword_ptr(from))?,
+                            (_, true) => a.vmaskmovps(e, mask, ymmword_ptr(from))?,
+                            (_, false) => a.vmovups(e, ymmword_ptr(from))?,
+                        }
+                        a.vaddps(x, x, e)?;
+                    }
+                    ShapeStep::Clip { min, max } => {
+                        for (bound, is_min) in [(min, true), (max, false)] {
+                            let Some(bits) = bound else { continue };
+                            a.mov(eax, bits)?;
+                            a.vmovd(xmm12, eax)?;
+                            a.vbroadcastss(e, xmm12)?;
+                            if is_min {
+                                a.vmaxps(x, e, x)?;
+                            } else {
+                                a.vminps(x, e, x)?;
+                            }
+                        }
+                    }
+                    ShapeStep::Map(f) => activation::ymm(a, pool, f, x)?,
+                }
+            }
+            let to = ymmword_ptr(rdx + disp(at.y(r, v)));
+            if masked(v) {
+                a.vmaskmovps(to, mask, x)?;
+            } else {
+                a.vmovups(to, x)?;
+            }
+        }
+    }
+    a.add(rsp, bytes)
 }
 
 /// Stores the `rows x vectors` zmm accumulators `acc(r, v)` to `y_at(r, v)`,

@@ -8,6 +8,7 @@
 //! One function per distinct [`TileShape`] (strides, counts and the column tail
 //! are baked in), shared by every kernel of the object.
 
+mod activation;
 mod asm;
 mod depthwise;
 
@@ -18,7 +19,7 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_module::{FuncId, Linkage, Module};
 use cranelift_object::ObjectModule;
 use nnc_ir::Microkernel;
-use nnc_ir::kernel::{ColumnBlocks, ElemType, GemmTile, Kernel, ReductionDim, TileStep};
+use nnc_ir::kernel::{ColumnBlocks, ElemType, GemmTile, Kernel, ReductionDim, TileFn, TileStep};
 
 use super::CodegenError;
 
@@ -54,6 +55,8 @@ pub(crate) enum ShapeStep {
     Add { row: i64, col: i64, block: i64 },
     /// The bounds' bit patterns (f32 is not `Eq`).
     Clip { min: Option<u32>, max: Option<u32> },
+    /// An activation, computed by the microkernel's own instructions.
+    Map(TileFn),
 }
 
 /// The most `Add` steps a microkernel takes (argument registers left).
@@ -153,7 +156,7 @@ impl TileShape {
                                 + tile.cols as i64,
                         )
                 }
-                TileStep::Clip { .. } => true,
+                TileStep::Clip { .. } | TileStep::Map(_) => true,
             });
         let epilogue = tile
             .epilogue
@@ -168,6 +171,7 @@ impl TileShape {
                     min: min.map(f32::to_bits),
                     max: max.map(f32::to_bits),
                 },
+                TileStep::Map(m) => ShapeStep::Map(m.func),
             })
             .collect();
         eligible.then(|| TileShape {

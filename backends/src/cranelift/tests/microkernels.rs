@@ -6,7 +6,7 @@
 //! convolution's several output rows per tile), odd strides and offsets, gathered
 //! (strided) B columns for AVX-512, columns two apart for AVX2, rows reading
 //! their own B (depthwise tiles), random epilogues (per-row and per-column
-//! biases, residuals shaped like Y, Clip / ReLU bounds) — compiled
+//! biases, residuals shaped like Y, Clip / ReLU bounds, the exact GELU) — compiled
 //! once per instruction set, run natively where the CPU has it, and compared with
 //! the interpreter running the tiles' portable expansion.
 
@@ -15,8 +15,9 @@ use rand::{Rng, SeedableRng};
 
 use nnc_ir::kernel::{
     BufferRef, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, Program, ReductionDim,
-    TileAddend, TileOperand, TileStep,
+    TileAddend, TileFn, TileOperand, TileStep,
 };
+use nnc_ir::ops::Unary;
 use nnc_ir::{DType, Microkernel};
 
 use super::{HOST, Scratch, assert_same, bytes_of, call, driver, io, reference};
@@ -244,13 +245,22 @@ fn tiles_program(level: Microkernel, seed: u64) -> Program {
     let kernels: Vec<_> = tiles
         .into_iter()
         .enumerate()
-        .map(|(i, tile)| {
+        .map(|(i, mut tile)| {
             let mut kb = KernelBuilder::new(format!("tile{i}"));
             kb.buffer("a", ElemType::F32, A_LEN, false);
             kb.buffer("b", ElemType::F32, B_LEN, false);
             kb.buffer("y", ElemType::F32, y_len, true);
             kb.buffer("e0", ElemType::F32, E_LEN, false);
             kb.buffer("e1", ElemType::F32, E_LEN, false);
+            // Half the tiles with an epilogue apply GELU somewhere in it.
+            if tile.b_row == 0 && rng.random_bool(0.5) {
+                let gelu = Unary::Gelu {
+                    tanh_approximation: false,
+                };
+                let map = crate::lower::tile_map(&mut kb, TileFn::Gelu, gelu, tile.lanes);
+                let at = rng.random_range(0..=tile.epilogue.len());
+                tile.epilogue.insert(at, TileStep::Map(map));
+            }
             kb.tile(tile);
             kb.finish()
         })

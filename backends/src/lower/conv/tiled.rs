@@ -23,7 +23,7 @@
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{
-    BinaryOp, ElemType, Expr, KernelBuilder, ReductionDim, TileAddend, TileStep, Ty,
+    BinaryOp, ElemType, Expr, KernelBuilder, ReductionDim, TileAddend, TileMap, TileStep, Ty,
 };
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
@@ -57,8 +57,15 @@ impl Convolution<'_> {
 
     /// [`Convolution::finish`] as a wide tile's epilogue for the tile whose first
     /// row is output channel `oc` and first element at `at`, Y's rows `y_row`
-    /// apart, when the tile can carry every step.
-    pub(super) fn tile_finish(&self, oc: Expr, at: Expr, y_row: i64) -> Option<Vec<TileStep>> {
+    /// apart, when the tile can carry every step (the activations those of
+    /// `maps`, from `Epilogue::tile_maps`); its column blocks `y_block` apart.
+    pub(super) fn tile_finish(
+        &self,
+        maps: &[Option<TileMap>],
+        oc: Expr,
+        at: Expr,
+        (y_row, y_block): (i64, i64),
+    ) -> Option<Vec<TileStep>> {
         let bias = self.bias.map(|buf| {
             TileStep::Add(TileAddend {
                 buf,
@@ -70,7 +77,7 @@ impl Convolution<'_> {
         });
         let steps: Vec<TileStep> = bias
             .into_iter()
-            .chain(self.fusion.conv_tile_steps(oc, at, y_row)?)
+            .chain(self.fusion.tile_steps(maps, oc, at, (y_row, y_block))?)
             .collect();
         let addends = steps
             .iter()
@@ -97,6 +104,12 @@ impl Convolution<'_> {
         let (c, m) = (xshape[1], yshape[1]);
         let (cg, mg) = (c / self.group, m / self.group);
         let pixels: usize = xshape[2..].iter().product();
+        // The activations a tile carries, their statements shared by all.
+        let maps = if tile.wide == Microkernel::Portable {
+            Vec::new()
+        } else {
+            self.fusion.tile_maps(k, self.lanes)
+        };
         k.for_range("n", 0, xshape[0] as i64, 1, |k, image| {
             k.for_range("g", 0, self.group as i64, 1, |k, g| {
                 let first = g.clone() * mg as i64;
@@ -121,7 +134,7 @@ impl Convolution<'_> {
                 // when they can.
                 let in_tile = |i: Expr, j: Expr| {
                     let at = y_offset.clone() + i.clone() * pixels as i64 + j;
-                    self.tile_finish(first.clone() + i, at, pixels as i64)
+                    self.tile_finish(&maps, first.clone() + i, at, (pixels as i64, 0))
                 };
                 let carried = tile.wide != Microkernel::Portable
                     && in_tile(Expr::index(0), Expr::index(0)).is_some();

@@ -17,6 +17,11 @@
 //! a tile, as column blocks of one tile statement (`ColumnBlocks`; the count
 //! from [`gemm_tiles::blocks_for`]), so each weight broadcast feeds every row's
 //! vectors.
+//!
+//! The bias and fused steps ride in the tiles that finish the outputs when
+//! they can carry them: every tile of an unpadded row; with padding, the
+//! tiles of the last kernel column's product (the columns it reaches have had
+//! every other product added), the columns it misses getting a pass over Y.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim};
@@ -129,6 +134,8 @@ impl Convolution<'_> {
         let tile_rows = gemm_tiles::tile_rows(level, out_w as usize, stride_w, count as usize);
         let chunk = (A_BLOCK_BYTES / (4 * ws[0].max(1) as usize)) / tile_rows * tile_rows;
         let chunk = chunk.max(tile_rows).min(mg.max(1));
+        // The activations the tiles carry, their statements shared by all.
+        let maps = self.fusion.tile_maps(k, self.lanes);
         k.for_range("n", 0, xshape[0] as i64, 1, |k, image| {
             k.for_range("g", 0, self.group as i64, 1, |k, g| {
                 let x_chans = image.clone() * xs[0] + g.clone() * (cg as i64 * xs[1]);
@@ -141,6 +148,13 @@ impl Convolution<'_> {
                            blocks: ColumnBlocks| {
                     let y_row = image.clone() * ys[0] + first.clone() * ys[1] + oh.clone() * ys[2];
                     let ih0 = oh * stride_h + (kh0 * dil_h - pad_h);
+                    // The finished tile's steps for the product over output
+                    // columns from `c0`, when the tiles can carry them all.
+                    let in_tile = |c0: i64, i: Expr, j: Expr| {
+                        let at = y_row.clone() + c0 + i.clone() * ys[1] + j;
+                        self.tile_finish(&maps, first.clone() + i, at, (ys[1], blocks.y))
+                    };
+                    let carried = in_tile(0, Expr::index(0), Expr::index(0)).is_some();
                     // Output columns `[c0, c1)` of the row from kernel column `tap`
                     // on (the reduction adds the rest), stored as accumulated.
                     let columns = |tap: i64, c0: i64, c1: i64| gemm::Product {
@@ -190,18 +204,43 @@ impl Convolution<'_> {
                                 b: dil_h * xs[2],
                             },
                         ];
+                        // The last kernel column's product finishes the
+                        // columns it reaches (every other product has added
+                        // to them): its tiles carry the epilogue when they can;
+                        // only the columns it does not reach get the pass.
+                        let last = order.len() - 1;
                         for (n, &(kw, c0, c1)) in order.iter().enumerate() {
                             let product = columns(kw, c0, c1);
-                            gemm_tiles::emit_into(
-                                k,
-                                &product,
-                                &reduction,
-                                level,
-                                lanes,
-                                n > 0,
-                                blocks,
-                            );
+                            if n == last && carried {
+                                let steps = |i, j| in_tile(c0, i, j).unwrap_or_default();
+                                gemm_tiles::emit_finished_into(
+                                    k,
+                                    &product,
+                                    &reduction,
+                                    level,
+                                    lanes,
+                                    n > 0,
+                                    blocks,
+                                    &steps,
+                                );
+                            } else {
+                                gemm_tiles::emit_into(
+                                    k,
+                                    &product,
+                                    &reduction,
+                                    level,
+                                    lanes,
+                                    n > 0,
+                                    blocks,
+                                );
+                            }
                         }
+                        let (_, done0, done1) = order[last];
+                        let unfinished = if carried {
+                            vec![(0, done0), (done1, out_w)]
+                        } else {
+                            vec![(0, out_w)]
+                        };
                         let epilogue =
                             |k: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes| {
                                 let at = y_row.clone() + i.clone() * ys[1] + j;
@@ -224,15 +263,17 @@ impl Convolution<'_> {
                                 long_epilogue: true,
                             };
                             for q in 0..blocks.count as i64 {
-                                gemm_tiles::finish(
-                                    k,
-                                    &whole,
-                                    Expr::index(0),
-                                    Expr::index(q * blocks.y),
-                                    rows,
-                                    out_w as usize,
-                                    lanes,
-                                );
+                                for &(j0, j1) in unfinished.iter().filter(|(a, b)| a < b) {
+                                    gemm_tiles::finish(
+                                        k,
+                                        &whole,
+                                        Expr::index(0),
+                                        Expr::index(q * blocks.y + j0),
+                                        rows,
+                                        (j1 - j0) as usize,
+                                        lanes,
+                                    );
+                                }
                             }
                         }
                         return;
@@ -267,7 +308,16 @@ impl Convolution<'_> {
                             epilogue: &epilogue,
                             ..columns(t0, c0, c1)
                         };
-                        gemm_tiles::emit_into(k, &product, &reduction, level, lanes, false, blocks);
+                        if carried {
+                            let steps = |i, j| in_tile(c0, i, j).unwrap_or_default();
+                            gemm_tiles::emit_finished_into(
+                                k, &product, &reduction, level, lanes, false, blocks, &steps,
+                            );
+                        } else {
+                            gemm_tiles::emit_into(
+                                k, &product, &reduction, level, lanes, false, blocks,
+                            );
+                        }
                     }
                 };
                 let block = |k: &mut KernelBuilder, m0: Expr, rows: usize| {

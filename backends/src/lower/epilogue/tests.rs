@@ -133,6 +133,109 @@ fn fused_anchors_on_wide_targets() {
         let a = random(&mut rng, DType::F32, &[13, 37]);
         let b = random(&mut rng, DType::F32, &[37, 53]);
         check_anchor_for(Op::MatMul, &[Some(a), Some(b)], &[1], 1, &target);
+        // Batched: B shared (one product over all rows), and B per entry.
+        let cases: [(&[usize], &[usize]); 2] = [(&[2, 5, 7], &[7, 19]), (&[2, 9, 6], &[2, 6, 30])];
+        for (a, b) in cases {
+            let a = random(&mut rng, DType::F32, a);
+            let b = random(&mut rng, DType::F32, b);
+            check_anchor_for(Op::MatMul, &[Some(a), Some(b)], &[1], 2, &target);
+        }
+        // Gemm whose tiles add C (alpha = beta = 1): per column, per row, full.
+        let (m, k, n) = (10, 13, 21);
+        for (trans_a, c_shape) in [(false, &[n][..]), (true, &[m, 1]), (false, &[m, n])] {
+            let g = Gemm {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_a,
+                trans_b: false,
+            };
+            let a = random(&mut rng, DType::F32, &if trans_a { [k, m] } else { [m, k] });
+            let b = random(&mut rng, DType::F32, &[k, n]);
+            let c = random(&mut rng, DType::F32, c_shape);
+            check_anchor_for(
+                Op::Gemm(g),
+                &[Some(a), Some(b), Some(c)],
+                &[1, 2],
+                1,
+                &target,
+            );
+        }
+    }
+}
+
+/// On wide targets a MatMul's per-column bias and exact GELU, and a pointwise
+/// or unpadded KxK convolution's GELU, ride in the tiles: no pass over the
+/// stored tile.
+#[test]
+fn gelu_rides_in_the_tiles() {
+    let mut rng = rng(96);
+    let gelu = Step::Unary(Unary::Gelu {
+        tanh_approximation: false,
+    });
+    let bias_gelu = vec![
+        Step::Binary {
+            op: Binary::Add,
+            operand: 0,
+            swapped: false,
+        },
+        gelu,
+    ];
+    for features in [
+        &["avx", "avx2", "fma", "avx512f"][..],
+        &["avx", "avx2", "fma"],
+    ] {
+        let target = nnc_ir::Target {
+            cpu_features: features.iter().map(|f| f.to_string()).collect(),
+            ..super::super::testing::test_target()
+        };
+        let a = random(&mut rng, DType::F32, &[2, 20, 24]);
+        let b = random(&mut rng, DType::F32, &[24, 40]);
+        let bias = random(&mut rng, DType::F32, &[40]);
+        let x = random(&mut rng, DType::F32, &[1, 8, 6, 6]);
+        let w = random(&mut rng, DType::F32, &[16, 8, 1, 1]);
+        let x3 = random(&mut rng, DType::F32, &[1, 4, 9, 12]);
+        let w3 = random(&mut rng, DType::F32, &[6, 4, 3, 3]);
+        let cases = [
+            (
+                Op::MatMul,
+                vec![Some(a), Some(b), Some(bias)],
+                vec![1, 2],
+                2,
+                bias_gelu.clone(),
+            ),
+            (
+                conv(1, 1, 0, 1),
+                vec![Some(x), Some(w)],
+                vec![1],
+                2,
+                vec![gelu],
+            ),
+            // Unpadded KxK: every tile finishes its outputs.
+            (
+                conv(3, 1, 0, 1),
+                vec![Some(x3), Some(w3)],
+                vec![1],
+                2,
+                vec![gelu],
+            ),
+        ];
+        for (anchor, operands, constants, anchor_operands, steps) in cases {
+            let op = Op::Fused(Fused {
+                anchor: Box::new(anchor),
+                anchor_operands,
+                steps,
+            });
+            let inputs: Vec<Option<&Tensor>> = operands.iter().map(Option::as_ref).collect();
+            let graph = super::super::testing::single_node_graph(op, &inputs, &constants, 1);
+            let (_, node) = graph.nodes().next().expect("one node");
+            let kernel = super::super::lower_node(&graph, node, &target).expect("lowers");
+            let text = kernel.to_string();
+            assert!(text.contains("then Gelu"), "{text}");
+            // A pass over the stored tile would divide (erf's rational
+            // approximation); the tiles' maps are not printed.
+            assert!(!text.contains(" / "), "{text}");
+            super::super::testing::check_lowering_for(&graph, &inputs, 1e-4, 1e-4, &target);
+        }
     }
 }
 

@@ -19,21 +19,21 @@ use nnc_ir::kernel::{CompareOp, Expr};
 use super::FloatMath;
 
 /// Below: the small-argument form; at and above: 1 - erfc.
-const SPLIT: f64 = 0.9;
+pub(crate) const SPLIT: f64 = 0.9;
 /// erfc is below half an ulp of 1 past this.
-const SATURATION: f64 = 4.0;
+pub(crate) const SATURATION: f64 = 4.0;
 
 /// erf x / x - 1 = P(z)/Q(z), z = x², on |x| < 0.9.
-const SMALL_P: [f64; 4] = [
+pub(crate) const SMALL_P: [f64; 4] = [
     0.128_379_166_126_251_22,
     -0.331_532_001_495_361_33,
     -0.013_123_076_409_101_486,
     -0.001_413_522_637_449_205,
 ];
-const SMALL_Q: [f64; 3] = [1.0, 0.347_364_246_845_245_36, 0.036_554_504_185_914_99];
+pub(crate) const SMALL_Q: [f64; 3] = [1.0, 0.347_364_246_845_245_36, 0.036_554_504_185_914_99];
 
 /// erfc a = R(a)/S(a) on 0.9 <= a <= 4.
-const TAIL_R: [f64; 6] = [
+pub(crate) const TAIL_R: [f64; 6] = [
     0.924_937_963_485_717_8,
     -1.251_154_541_969_299_3,
     0.681_111_633_777_618_4,
@@ -41,7 +41,7 @@ const TAIL_R: [f64; 6] = [
     0.025_630_548_596_382_14,
     -0.001_415_507_867_932_319_6,
 ];
-const TAIL_S: [f64; 7] = [
+pub(crate) const TAIL_S: [f64; 7] = [
     1.0,
     -0.627_317_965_030_670_2,
     1.436_498_522_758_484,

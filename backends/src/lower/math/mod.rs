@@ -16,7 +16,7 @@
 #![allow(clippy::excessive_precision)]
 
 mod erf;
-mod erf_f32;
+pub(crate) mod erf_f32;
 mod exp;
 mod log;
 mod pow;
