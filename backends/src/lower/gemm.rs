@@ -141,7 +141,8 @@ pub(super) struct Product<'a> {
     /// Whether the epilogue is long (polynomial exp / erf of a fused activation):
     /// the tile is then stored as accumulated and finished by a loop over it,
     /// so the kernel holds one copy of the epilogue per tile shape instead of
-    /// one per accumulator. The tile is still in L1 when it is reloaded.
+    /// one per accumulator. The tile is still in L1 when it is reloaded. (Column
+    /// tiles finish in registers all the same: see `emit_tile`.)
     pub long_epilogue: bool,
 }
 
@@ -245,7 +246,7 @@ fn emit_rows(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8, i0: Exp
             rows,
             vectors,
             lanes,
-            pairs: tile.vectors == 1,
+            column: tile.vectors == 1,
         };
         kb.for_range("j", lo, hi, step, |kb, j| {
             kb.for_range("i", 0, rows_main, tile.rows as i64, |kb, i| {
@@ -266,9 +267,10 @@ struct TileShape {
     rows: usize,
     vectors: usize,
     lanes: u8,
-    /// Two steps of a dense reduction per loop iteration, when the tile is one
-    /// vector wide ([`column_steps`]).
-    pairs: bool,
+    /// Part of a column tile's product (16 registers, [`Tile::for_target`]): a
+    /// dense reduction goes two steps per loop iteration ([`column_steps`]),
+    /// and a long epilogue is applied in registers.
+    column: bool,
 }
 
 /// The `rows` x `vectors` tile at `(i, j)`: accumulate over K, then store.
@@ -327,7 +329,7 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
     };
     let dense_step = |q: Expr| (q.clone() * p.a.col, q * p.b.row);
     match p.reduction {
-        Reduction::Dense(k) if shape.pairs => {
+        Reduction::Dense(k) if shape.column => {
             let even = (k - k % 2) as i64;
             kb.for_range("p", 0, even, 2, |kb, q| {
                 steps(kb, &[dense_step(q.clone()), dense_step(q + 1)]);
@@ -343,7 +345,11 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
             steps(kb, &[(a_offset, b_offset)])
         }),
     }
-    if p.long_epilogue {
+    // A column tile applies even a long epilogue in registers: on a 40 -> 160
+    // channel pointwise Conv+Gelu over 56 x 56 pixels (x86_64) that took 1.82
+    // ms and 8.4 KB of code, the loop over the stored tile 2.30 ms and 3.7 KB
+    // (a Gelu alone on that output takes 0.85 ms).
+    if p.long_epilogue && !shape.column {
         for (r, row) in acc.iter().enumerate() {
             for (c, &a) in row.iter().enumerate() {
                 let (ir, jc) = (
