@@ -25,10 +25,17 @@
 //! the loads of a step before its FMAs), so with 32 registers (aarch64, riscv64)
 //! the tile is 4 x 5 (20 accumulators + 9 = 29; 8 x 3 would need 35 and spills),
 //! compiled on aarch64 to by-element `fmla v.4s, v.4s, v.s[0]` with no stack
-//! traffic. With 16 (x86_64, where an FMA also costs a register copy because its
-//! destination is tied to a multiplicand) the tile is 4 x 2.
+//! traffic.
+//!
+//! With 16 (x86_64) the tile is one column of up to 12 rows: Cranelift's x86 FMA
+//! writes its result over its first multiplicand, so an A value or B vector that
+//! other FMAs still need is copied first. In a one-vector-wide tile every A value
+//! feeds one FMA: its `splat(load)` has a single use, becomes a `vbroadcastss`
+//! from memory into a fresh register, and the FMA overwrites that. Each step is
+//! one B load and one broadcast load per FMA (x86 has the load ports for that),
+//! with no copies; see [`column_steps`].
 
-use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, TileStep, Ty};
+use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, TileStep, Ty, VarId};
 use nnc_ir::{Microkernel, Target};
 
 /// Accumulator tile: `rows` output rows by `vectors` vectors of columns.
@@ -53,40 +60,42 @@ impl Tile {
                 wide,
             }
         } else {
+            // 12 accumulators, plus two steps' B vectors and broadcasts in
+            // flight, fill the 16 registers (13 rows measured slower).
+            // Measured against the 4 x 2 and 3 x 3 tiles, whose rows share a
+            // `splat` (an FMA and a copy each), with `--kernels portable` on one
+            // core: 512^3 in 6.9-7.3 ms against 7.9-8.1, mobilenet_v2 ~19 ms
+            // against ~22, convnext_atto ~39 against ~44 (CPU time per run on a
+            // loaded machine).
             Tile {
-                rows: 4,
-                vectors: 2,
+                rows: COLUMN_ROWS,
+                vectors: 1,
                 wide,
             }
         }
     }
 
-    /// The tile for one dense `m` x `n` x `k` product. With 16 registers a 3 x 3
-    /// tile (9 accumulators, 3 B vectors, 1 A value) does 9 FMAs per 6 loads
-    /// instead of 8 per 6, and is the faster one on large products (measured
-    /// with `--kernels portable`: 512^3 at 57-64% of the 128-bit peak against
-    /// 51-56%, 256^3 in 0.91 ms against 1.00). On the zoo's narrower products
-    /// its edge tiles (12 columns, 3 rows against channel counts that are
-    /// multiples of 8) cost more than it gains: taking it from a smallest side
-    /// of 96 (or 32) slowed mobilenet_v2 by ~7% (~12%) and convnext_atto by ~4%
-    /// (~8%). So it is kept to products whose every side is at least
-    /// [`SQUARE_TILE_MIN`].
-    fn for_product(self, m: usize, n: usize, k: usize) -> Tile {
-        let large = m.min(n).min(k) >= SQUARE_TILE_MIN;
-        if self.rows == 4 && self.vectors == 2 && large {
-            Tile {
-                rows: 3,
-                vectors: 3,
-                ..self
-            }
-        } else {
-            self
+    /// The tile for a product of `m` rows. Each column tile's step costs its
+    /// FMAs and broadcasts plus a fixed part (the B load, the loop, the moves
+    /// back to the loop's registers), so the fewest tiles are the cheapest:
+    /// [`COLUMN_ROWS`] high, or a lower height that divides `m` into as many
+    /// tiles (40 rows as 4 x 10 rather than 3 x 12 + 4), which leaves no short
+    /// tile.
+    fn for_rows(self, m: usize) -> Tile {
+        if self.vectors != 1 || self.rows != COLUMN_ROWS {
+            return self;
         }
+        let tiles = m.div_ceil(COLUMN_ROWS);
+        let rows = (8..=COLUMN_ROWS)
+            .rev()
+            .find(|&r| m.is_multiple_of(r) && m / r == tiles)
+            .unwrap_or(COLUMN_ROWS);
+        Tile { rows, ..self }
     }
 }
 
-/// The smallest side of a product that takes the 3 x 3 tile on 16 registers.
-const SQUARE_TILE_MIN: usize = 256;
+/// The height of a column tile on 16 vector registers.
+const COLUMN_ROWS: usize = 12;
 
 /// A strided matrix in a buffer: element `(r, c)` is at `offset + r * row + c * col`.
 #[derive(Clone, Debug)]
@@ -132,7 +141,8 @@ pub(super) struct Product<'a> {
     /// Whether the epilogue is long (polynomial exp / erf of a fused activation):
     /// the tile is then stored as accumulated and finished by a loop over it,
     /// so the kernel holds one copy of the epilogue per tile shape instead of
-    /// one per accumulator. The tile is still in L1 when it is reloaded.
+    /// one per accumulator. The tile is still in L1 when it is reloaded. (Column
+    /// tiles finish in registers all the same: see `emit_tile`.)
     pub long_epilogue: bool,
 }
 
@@ -164,10 +174,7 @@ pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
         super::gemm_tiles::emit(kb, p, &k, tile.wide, lanes);
         return;
     }
-    let tile = match p.reduction {
-        Reduction::Dense(k) => tile.for_product(p.m, p.n, k),
-        Reduction::Walk(_) => tile,
-    };
+    let tile = tile.for_rows(p.m);
     let chunk = chunk_rows(p, tile);
     let chunked = p.m - p.m % chunk;
     if chunked > chunk {
@@ -269,29 +276,45 @@ fn emit_rows(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8, i0: Exp
             continue;
         }
         let step = vectors as i64 * lanes as i64;
+        let shape = |rows| TileShape {
+            rows,
+            vectors,
+            lanes,
+            column: tile.vectors == 1,
+        };
         kb.for_range("j", lo, hi, step, |kb, j| {
             kb.for_range("i", 0, rows_main, tile.rows as i64, |kb, i| {
-                emit_tile(kb, p, i0.clone() + i, j.clone(), tile.rows, vectors, lanes);
+                emit_tile(kb, p, i0.clone() + i, j.clone(), shape(tile.rows));
             });
             let rest = (m - rows_main) as usize;
             if rest > 0 {
                 let i = i0.clone() + rows_main;
-                emit_tile(kb, p, i, j, rest, vectors, lanes);
+                emit_tile(kb, p, i, j, shape(rest));
             }
         });
     }
 }
 
-/// The `rows` x `vectors` tile at `(i, j)`: accumulate over K, then store.
-fn emit_tile(
-    kb: &mut KernelBuilder,
-    p: &Product,
-    i: Expr,
-    j: Expr,
+/// One tile's accumulators and how its reduction is stepped.
+#[derive(Clone, Copy)]
+struct TileShape {
     rows: usize,
     vectors: usize,
     lanes: u8,
-) {
+    /// Part of a column tile's product (16 registers, [`Tile::for_target`]): a
+    /// dense reduction goes two steps per loop iteration ([`column_steps`]),
+    /// and a long epilogue is applied in registers.
+    column: bool,
+}
+
+/// The `rows` x `vectors` tile at `(i, j)`: accumulate over K, then store.
+fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileShape) {
+    let TileShape {
+        rows,
+        vectors,
+        lanes,
+        ..
+    } = shape;
     let ty = Ty::vector(ElemType::F32, lanes);
     let zero = Expr::f32(0.0).splat(lanes);
     let acc: Vec<Vec<_>> = (0..rows)
@@ -306,32 +329,61 @@ fn emit_tile(
     // address-mode displacement.
     let a_start = Expr::var(kb.let_var("a0", Ty::INDEX, p.a.at(i.clone(), Expr::index(0))));
     let b_start = Expr::var(kb.let_var("b0", Ty::INDEX, p.b.at(Expr::index(0), j.clone())));
-    let mut step = |kb: &mut KernelBuilder, a_offset: Expr, b_offset: Expr| {
-        let b_row = b_start.clone() + b_offset;
-        let bv: Vec<_> = (0..vectors)
-            .map(|c| {
-                let at = b_row.clone() + (c * lanes as usize) as i64 * p.b.col;
-                kb.let_var("b", ty, load_row_vector(&p.b, at, lanes))
+    let steps = |kb: &mut KernelBuilder, steps: &[(Expr, Expr)]| {
+        // B's vectors of every step, then the FMAs.
+        let bv: Vec<Vec<_>> = steps
+            .iter()
+            .map(|(_, b_offset)| {
+                let b_row = b_start.clone() + b_offset.clone();
+                (0..vectors)
+                    .map(|c| {
+                        let at = b_row.clone() + (c * lanes as usize) as i64 * p.b.col;
+                        kb.let_var("b", ty, load_row_vector(&p.b, at, lanes))
+                    })
+                    .collect()
             })
             .collect();
-        let a_col = a_start.clone() + a_offset;
-        for (r, row) in acc.iter().enumerate() {
-            let at = a_col.clone() + r as i64 * p.a.row;
-            let av = Expr::load(p.a.buf, at, Ty::F32).splat(lanes);
-            let av = kb.let_var("a", ty, av);
-            for (c, &b) in bv.iter().enumerate() {
-                let next = Expr::var(av).fma(Expr::var(b), Expr::var(row[c]));
-                kb.assign(row[c], next);
+        let a_at =
+            |a_offset: &Expr, r: usize| a_start.clone() + a_offset.clone() + r as i64 * p.a.row;
+        if vectors == 1 {
+            let steps: Vec<_> = steps.iter().zip(&bv).map(|((a, _), b)| (a, b[0])).collect();
+            column_steps(kb, p, &acc, &steps, a_at, lanes);
+            return;
+        }
+        for ((a_offset, _), bv) in steps.iter().zip(&bv) {
+            for (r, row) in acc.iter().enumerate() {
+                let av = Expr::load(p.a.buf, a_at(a_offset, r), Ty::F32).splat(lanes);
+                let av = kb.let_var("a", ty, av);
+                for (c, &b) in bv.iter().enumerate() {
+                    let next = Expr::var(av).fma(Expr::var(b), Expr::var(row[c]));
+                    kb.assign(row[c], next);
+                }
             }
         }
     };
+    let dense_step = |q: Expr| (q.clone() * p.a.col, q * p.b.row);
     match p.reduction {
+        Reduction::Dense(k) if shape.column => {
+            let even = (k - k % 2) as i64;
+            kb.for_range("p", 0, even, 2, |kb, q| {
+                steps(kb, &[dense_step(q.clone()), dense_step(q + 1)]);
+            });
+            if k % 2 == 1 {
+                steps(kb, &[dense_step(Expr::index(even))]);
+            }
+        }
         Reduction::Dense(k) => kb.for_range("p", 0, k as i64, 1, |kb, q| {
-            step(kb, q.clone() * p.a.col, q * p.b.row);
+            steps(kb, &[dense_step(q)]);
         }),
-        Reduction::Walk(walk) => walk(kb, &mut step),
+        Reduction::Walk(walk) => walk(kb, &mut |kb, a_offset, b_offset| {
+            steps(kb, &[(a_offset, b_offset)])
+        }),
     }
-    if p.long_epilogue {
+    // A column tile applies even a long epilogue in registers: on a 40 -> 160
+    // channel pointwise Conv+Gelu over 56 x 56 pixels (x86_64) that took 1.82
+    // ms and 8.4 KB of code, the loop over the stored tile 2.30 ms and 3.7 KB
+    // (a Gelu alone on that output takes 0.85 ms).
+    if p.long_epilogue && !shape.column {
         for (r, row) in acc.iter().enumerate() {
             for (c, &a) in row.iter().enumerate() {
                 let (ir, jc) = (
@@ -360,6 +412,34 @@ fn emit_tile(
             let value = (p.epilogue)(kb, Expr::var(a), ir.clone(), jc.clone(), lanes);
             kb.store(p.y.buf, p.y.at(ir.clone(), jc), value);
         }
+    }
+}
+
+/// Reduction steps of a one-vector-wide tile: `steps` holds each step's A
+/// column offset and its B vector; `a_at(offset, r)` is row `r`'s element.
+///
+/// Every FMA gets its own `splat(load)` as its first multiplicand, the operand
+/// x86 overwrites: single-use, it becomes a `vbroadcastss` from memory into a
+/// register that nothing else reads, so no copy is made (a shared splat costs a
+/// `movdqa` per FMA). With two steps the later step's FMA is the outer one:
+/// Cranelift places each broadcast right before the FMA that consumes it, in
+/// the order the loads are written here, which lets each load fold into its
+/// broadcast. And two steps per iteration halve the moves that carry each
+/// accumulator from the register of its last FMA back to the loop's.
+fn column_steps(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    acc: &[Vec<VarId>],
+    steps: &[(&Expr, VarId)],
+    a_at: impl Fn(&Expr, usize) -> Expr,
+    lanes: u8,
+) {
+    for (r, row) in acc.iter().enumerate() {
+        let value = steps.iter().fold(Expr::var(row[0]), |sum, &(a, b)| {
+            let av = Expr::load(p.a.buf, a_at(a, r), Ty::F32).splat(lanes);
+            av.fma(Expr::var(b), sum)
+        });
+        kb.assign(row[0], value);
     }
 }
 
@@ -446,19 +526,25 @@ mod tests {
         }
     }
 
-    /// Products large enough for the 3 x 3 tile on 16 registers, with short row
-    /// tiles, a narrower vector column and an overlapping last vector.
+    /// The 16-register column tile: heights that divide the rows, and dense
+    /// reductions in pairs of steps with an odd last one, next to a short tile,
+    /// a narrower vector column and an overlapping last vector.
     #[test]
-    fn large_matmul_takes_the_square_tile() {
-        let mut rng = rng(34);
+    fn column_tiles_take_dividing_heights_and_pairs_of_steps() {
         let target = test_target();
         assert!(target.vector_registers < 32, "the 16-register tile set");
-        let (m, k, n) = (257, 256, 262);
-        let tile = super::Tile::for_target(&target).for_product(m, n, k);
-        assert_eq!((tile.rows, tile.vectors), (3, 3));
-        let a = random(&mut rng, DType::F32, &[m, k]);
-        let b = random(&mut rng, DType::F32, &[k, n]);
-        check_on(&target, Op::MatMul, &[Some(&a), Some(&b)], &[1]);
+        let tile = super::Tile::for_target(&target);
+        assert_eq!((tile.rows, tile.vectors), (12, 1));
+        let heights = [(40, 10), (18, 9), (64, 12), (96, 12), (160, 12), (13, 12)];
+        for (m, rows) in heights {
+            assert_eq!(tile.for_rows(m).rows, rows, "{m} rows");
+        }
+        let mut rng = rng(34);
+        for (m, k, n) in [(37, 41, 46), (24, 8, 16), (13, 1, 5)] {
+            let a = random(&mut rng, DType::F32, &[m, k]);
+            let b = random(&mut rng, DType::F32, &[k, n]);
+            check_on(&target, Op::MatMul, &[Some(&a), Some(&b)], &[1]);
+        }
     }
 
     #[test]
