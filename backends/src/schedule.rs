@@ -5,6 +5,11 @@
 //! The memory plan comes from `nnc_passes::memplan` as plain offsets (backends do
 //! not depend on passes): every value that is neither a graph input, a graph
 //! output nor a constant has an arena offset.
+//!
+//! A kernel's extra buffers (`lower::ExtraBuffer`) are bound here: derived
+//! constants become weights; scratch memory is one region after the planned
+//! values, as large as the largest kernel's, which every kernel may use since
+//! calls run one after another and scratch is dead between them.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,7 +18,7 @@ use nnc_ir::kernel::{
 };
 use nnc_ir::{Graph, Op, Target, ValueDef, ValueId};
 
-use crate::lower::{LowerError, lower_node};
+use crate::lower::{ExtraBuffer, LowerError, lower_node_full};
 
 /// Where the memory plan put the arena values.
 pub struct ArenaLayout<'a> {
@@ -43,36 +48,63 @@ pub fn build_program(
     let mut binder = Binder::new(graph, arena);
     let mut kernels = KernelTable::default();
     let mut errors = Vec::new();
+    // Scratch starts after the planned values, aligned as the arena is.
+    let align = arena.align.max(1);
+    let scratch = arena.bytes.div_ceil(align) * align;
+    let mut scratch_bytes = 0;
     for (_, node) in graph.nodes() {
-        let kernel = match lower_node(graph, node, target) {
+        let lowered = match lower_node_full(graph, node, target) {
             Ok(k) => k,
             Err(e) => {
                 errors.push(e);
                 continue;
             }
         };
-        let args: Vec<BufferRef> = node
+        let kernel = lowered.kernel;
+        let mut args: Vec<BufferRef> = node
             .inputs
             .iter()
             .flatten()
             .chain(&node.outputs)
             .map(|&v| binder.bind(v))
             .collect();
+        for (k, extra) in lowered.extras.into_iter().enumerate() {
+            args.push(match extra {
+                ExtraBuffer::Weight(tensor) => {
+                    binder.weights.push(Weight {
+                        name: format!("{}_derived{k}", node.name),
+                        tensor,
+                    });
+                    BufferRef::Weight(binder.weights.len() - 1)
+                }
+                ExtraBuffer::Scratch { bytes } => {
+                    scratch_bytes = scratch_bytes.max(bytes);
+                    BufferRef::Arena { offset: scratch }
+                }
+            });
+        }
         // A copy onto itself (a Reshape or Identity the planner ran in place) is
         // nothing to do.
         let is_copy = matches!(node.op, Op::Reshape(_) | Op::Identity);
         if is_copy && args.len() == 2 && args[0] == args[1] {
             continue;
         }
+        let kind = match lowered.form {
+            Some(form) => format!("{} {form}", node.op.label()),
+            None => node.op.label(),
+        };
         program.calls.push(KernelCall {
             kernel: kernels.intern(kernel),
-            kind: node.op.label(),
+            kind,
             args,
             nodes: vec![node.name.clone()],
         });
     }
     if !errors.is_empty() {
         return Err(errors);
+    }
+    if scratch_bytes > 0 {
+        program.arena_bytes = scratch + scratch_bytes;
     }
     // Outputs not written by a node (a constant, an input, or a value listed twice
     // as an output) are copied into place at the end.
