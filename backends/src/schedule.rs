@@ -61,13 +61,24 @@ pub fn build_program(
             }
         };
         let kernel = lowered.kernel;
-        let mut args: Vec<BufferRef> = node
-            .inputs
-            .iter()
-            .flatten()
-            .chain(&node.outputs)
-            .map(|&v| binder.bind(v))
-            .collect();
+        // Operands the kernel never reads are bound once the derived weight
+        // that replaces them is (`unread`: not kept in the artifact for this call).
+        let mut unread = Vec::new();
+        let mut args = Vec::new();
+        for (slot, &v) in node.inputs.iter().enumerate() {
+            let Some(v) = v else { continue };
+            if lowered.unread.contains(&slot) {
+                unread.push((args.len(), v));
+                args.push(BufferRef::Input(0));
+            } else {
+                args.push(binder.bind(v));
+            }
+        }
+        args.extend(node.outputs.iter().map(|&v| binder.bind(v)));
+        let derived = match lowered.extras.first() {
+            Some(ExtraBuffer::Weight(t)) => Some((binder.weights.len(), t.bytes().len())),
+            _ => None,
+        };
         for (k, extra) in lowered.extras.into_iter().enumerate() {
             args.push(match extra {
                 ExtraBuffer::Weight(tensor) => {
@@ -88,6 +99,13 @@ pub fn build_program(
         let is_copy = matches!(node.op, Op::Reshape(_) | Op::Identity);
         if is_copy && args.len() == 2 && args[0] == args[1] {
             continue;
+        }
+        for (at, v) in unread {
+            let bytes = graph.value(v).ty.bytes();
+            args[at] = match derived {
+                Some((k, len)) if len >= bytes => BufferRef::Weight(k),
+                _ => binder.bind(v),
+            };
         }
         let kind = match lowered.form {
             Some(form) => format!("{} {form}", node.op.label()),

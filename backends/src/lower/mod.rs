@@ -87,6 +87,7 @@ pub enum ExtraBuffer {
 #[derive(Default)]
 struct Extras {
     buffers: Vec<ExtraBuffer>,
+    unread: Vec<usize>,
     form: Option<&'static str>,
 }
 
@@ -98,6 +99,10 @@ pub struct Lowered {
     pub extras: Vec<ExtraBuffer>,
     /// A special form the lowering chose (e.g. `winograd`), for reports.
     pub form: Option<&'static str>,
+    /// Operand slots whose buffer the kernel never reads: a derived weight
+    /// (the first of `extras`, at least as large) replaces it, so the artifact
+    /// need not hold the original.
+    pub unread: Vec<usize>,
 }
 
 impl LowerCtx<'_> {
@@ -115,6 +120,12 @@ impl LowerCtx<'_> {
         self.extras.borrow_mut().buffers.push(buffer);
     }
 
+    /// Records that the kernel never reads operand `slot` (a derived weight
+    /// replaces it).
+    fn set_unread(&self, slot: usize) {
+        self.extras.borrow_mut().unread.push(slot);
+    }
+
     /// Records the special form the kernel takes.
     fn set_form(&self, form: &'static str) {
         self.extras.borrow_mut().form = Some(form);
@@ -129,11 +140,7 @@ pub fn lower_node(graph: &Graph, node: &Node, target: &Target) -> Result<Kernel,
 
 /// Lowers one node to a kernel following the contract above, with its extra
 /// buffers.
-pub fn lower_node_full(
-    graph: &Graph,
-    node: &Node,
-    target: &Target,
-) -> Result<Lowered, LowerError> {
+pub fn lower_node_full(graph: &Graph, node: &Node, target: &Target) -> Result<Lowered, LowerError> {
     let ctx = LowerCtx {
         graph,
         node,
@@ -146,6 +153,7 @@ pub fn lower_node_full(
         kernel,
         extras: extras.buffers,
         form: extras.form,
+        unread: extras.unread,
     })
 }
 

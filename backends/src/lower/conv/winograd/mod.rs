@@ -30,9 +30,9 @@
 //! products per 16 outputs: 2.25 multiplies per output against 4 here, against
 //! 9 direct), at the price of transform constants up to 8 and a larger V.
 
-mod transforms;
 #[cfg(test)]
 mod tests;
+mod transforms;
 
 use nnc_ir::Tensor;
 use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty};
@@ -123,6 +123,8 @@ impl Convolution<'_> {
             .map_err(|e| ctx.unsupported(format!("Winograd filter transform: {e}")))?;
         let filters_buf = k.buffer("winograd_filters", ElemType::F32, filters.len(), false);
         ctx.add_extra(ExtraBuffer::Weight(filters));
+        // U (16 values per filter) replaces W (9): W is not kept.
+        ctx.set_unread(1);
         let scratch = k.buffer("scratch", ElemType::F32, total, true);
         ctx.add_extra(ExtraBuffer::Scratch { bytes: 4 * total });
         ctx.set_form("winograd");
@@ -206,7 +208,14 @@ impl Convolution<'_> {
 
     /// Copies the 4 input rows of tile row `th` (channel `ci`) into the padded
     /// rows; rows outside the image become zeros.
-    fn stage_input_rows(&self, k: &mut KernelBuilder, at: &Layout, image: &Expr, ci: &Expr, th: Expr) {
+    fn stage_input_rows(
+        &self,
+        k: &mut KernelBuilder,
+        at: &Layout,
+        image: &Expr,
+        ci: &Expr,
+        th: Expr,
+    ) {
         let xshape = self.x.shape();
         let (h, w) = (xshape[2] as i64, xshape[3] as i64);
         let (pad_h, pad_w) = (self.geo.pads[0], self.geo.pads[1]);
@@ -215,17 +224,21 @@ impl Convolution<'_> {
         let channel = image.clone() * (xshape[1] as i64 * h * w) + ci.clone() * (h * w);
         for i in 0..4 {
             let ih = Expr::var(k.let_var("ih", Ty::INDEX, th.clone() * 2 + (i - pad_h)));
-            let inside = ih.clone().ge(Expr::index(0)).binary(
-                nnc_ir::kernel::BinaryOp::And,
-                ih.clone().lt(Expr::index(h)),
-            );
+            let inside = ih
+                .clone()
+                .ge(Expr::index(0))
+                .binary(nnc_ir::kernel::BinaryOp::And, ih.clone().lt(Expr::index(h)));
             let row = at.padded + i * at.width + pad_w;
             k.if_else(
                 inside,
                 |k| {
                     let from = channel.clone() + ih.clone() * w;
                     row_loop(k, 0, cols, self.lanes, &mut |k, iw, n| {
-                        let x = Expr::load(self.x.buf, from.clone() + iw.clone(), Ty::vector(ElemType::F32, n));
+                        let x = Expr::load(
+                            self.x.buf,
+                            from.clone() + iw.clone(),
+                            Ty::vector(ElemType::F32, n),
+                        );
                         k.store(at.scratch, iw + row, x);
                     });
                 },
@@ -240,17 +253,26 @@ impl Convolution<'_> {
 
     /// Stores the 2 output rows of tile row `th` (channel `co`) that lie in the
     /// output, finished: bias, then the fused steps.
-    fn store_output_rows(&self, k: &mut KernelBuilder, at: &Layout, image: &Expr, co: &Expr, th: Expr) {
+    fn store_output_rows(
+        &self,
+        k: &mut KernelBuilder,
+        at: &Layout,
+        image: &Expr,
+        co: &Expr,
+        th: Expr,
+    ) {
         let yshape = self.y.shape();
         let (out_h, out_w) = (yshape[2] as i64, yshape[3] as i64);
-        let channel = image.clone() * (yshape[1] as i64 * out_h * out_w) + co.clone() * (out_h * out_w);
+        let channel =
+            image.clone() * (yshape[1] as i64 * out_h * out_w) + co.clone() * (out_h * out_w);
         for i in 0..2 {
             let oh = Expr::var(k.let_var("oh", Ty::INDEX, th.clone() * 2 + i));
             let store = |k: &mut KernelBuilder| {
                 let from = at.outputs + i * 2 * at.tiles_w;
                 let to = channel.clone() + oh.clone() * out_w;
                 row_loop(k, 0, out_w, self.lanes, &mut |k, ow, n| {
-                    let acc = Expr::load(at.scratch, ow.clone() + from, Ty::vector(ElemType::F32, n));
+                    let acc =
+                        Expr::load(at.scratch, ow.clone() + from, Ty::vector(ElemType::F32, n));
                     let index = to.clone() + ow;
                     let value = self.finish(k, acc, co.clone(), index.clone(), n);
                     k.store(self.y.buf, index, value);

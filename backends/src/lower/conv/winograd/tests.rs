@@ -35,7 +35,12 @@ fn conv3x3(pads: Vec<usize>, strides: usize) -> Op {
 }
 
 /// The form the node's lowering took for `target`.
-fn form(op: Op, inputs: &[Option<&Tensor>], constants: &[usize], target: &Target) -> Option<&'static str> {
+fn form(
+    op: Op,
+    inputs: &[Option<&Tensor>],
+    constants: &[usize],
+    target: &Target,
+) -> Option<&'static str> {
     let graph = single_node_graph(op, inputs, constants, 1);
     let (_, node) = graph.nodes().next().expect("one node");
     let lowered = super::super::super::lower_node_full(&graph, node, target).expect("lowers");
@@ -135,7 +140,10 @@ fn winograd_only_where_it_applies() {
         ..test_target()
     };
     let inputs = [Some(&x), Some(&wt)];
-    assert_eq!(form(conv3x3(vec![1; 4], 1), &inputs, &[1], &target), Some("winograd"));
+    assert_eq!(
+        form(conv3x3(vec![1; 4], 1), &inputs, &[1], &target),
+        Some("winograd")
+    );
     assert_eq!(form(conv3x3(vec![1; 4], 1), &inputs, &[1], &off), None);
     assert_eq!(form(conv3x3(vec![1; 4], 2), &inputs, &[1], &target), None);
     // A weight computed at run time has no compile-time transform.

@@ -57,16 +57,13 @@ impl Convolution<'_> {
                 }
             };
             // B^T d, column by column, then (B^T d) B row by row.
-            let mut e: [[Expr; 4]; 4] = std::array::from_fn(|_| std::array::from_fn(|_| Expr::f32(0.0)));
-            for j in 0..4 {
-                let column = [0, 1, 2, 3].map(|i| {
-                    let value = load(i, j as i64);
-                    bind(k, value, n)
-                });
-                for (i, value) in input_rows(column).into_iter().enumerate() {
-                    e[i][j] = bind(k, value, n);
-                }
-            }
+            let columns: Vec<[Expr; 4]> = (0..4)
+                .map(|j| {
+                    let column = [0, 1, 2, 3].map(|i| bind(k, load(i, j), n));
+                    input_rows(column).map(|value| bind(k, value, n))
+                })
+                .collect();
+            let e = [0, 1, 2, 3].map(|i| [0, 1, 2, 3].map(|j| columns[j][i].clone()));
             let column = r.clone() * at.tiles_w + tw;
             for (i, row) in e.into_iter().enumerate() {
                 for (j, value) in input_rows(row).into_iter().enumerate() {
@@ -80,7 +77,13 @@ impl Convolution<'_> {
 
     /// The output rows of tile row `r` of the block: `A^T M A` per tile
     /// (channel `co`), scattered to columns `2 tw`, `2 tw + 1`.
-    pub(super) fn transform_outputs(&self, k: &mut KernelBuilder, at: &Layout, co: &Expr, r: &Expr) {
+    pub(super) fn transform_outputs(
+        &self,
+        k: &mut KernelBuilder,
+        at: &Layout,
+        co: &Expr,
+        r: &Expr,
+    ) {
         let m = self.y.shape()[1] as i64;
         row_loop(k, 0, at.tiles_w, self.lanes, &mut |k, tw, n| {
             let ty = Ty::vector(ElemType::F32, n);
@@ -90,16 +93,13 @@ impl Convolution<'_> {
                 Expr::load(at.scratch, index, ty)
             };
             // A^T M, column by column, then (A^T M) A row by row.
-            let mut s: [[Expr; 4]; 2] = std::array::from_fn(|_| std::array::from_fn(|_| Expr::f32(0.0)));
-            for j in 0..4 {
-                let column = [0, 1, 2, 3].map(|i| {
-                    let value = product(i * 4 + j as i64);
-                    bind(k, value, n)
-                });
-                for (i, value) in output_rows(column).into_iter().enumerate() {
-                    s[i][j] = bind(k, value, n);
-                }
-            }
+            let columns: Vec<[Expr; 2]> = (0..4)
+                .map(|j| {
+                    let column = [0, 1, 2, 3].map(|i| bind(k, product(i * 4 + j), n));
+                    output_rows(column).map(|value| bind(k, value, n))
+                })
+                .collect();
+            let s = [0, 1].map(|i| [0, 1, 2, 3].map(|j| columns[j][i].clone()));
             for (i, row) in s.into_iter().enumerate() {
                 for (j, value) in output_rows(row).into_iter().enumerate() {
                     let y = bind(k, value, n);
