@@ -59,9 +59,11 @@ const MIN_BLOCK_TILES: usize = 48;
 struct Layout {
     scratch: BufId,
     filters: BufId,
-    /// The 4 zero-padded input rows of a tile row, `width` each.
+    /// The 4 zero-padded input rows of a tile row, each as its even and its
+    /// odd columns (`half` each): tile `t`'s columns `2t..2t + 3` are then
+    /// element `t` and `t + 1` of each, and a vector of tiles one load.
     padded: i64,
-    width: i64,
+    half: i64,
     /// The 2 output rows of a tile row, `2 * tiles_w` each.
     outputs: i64,
     /// `V[xi][c][t]` and `M[xi][m][t]`, `t` over the block's tiles (`block`).
@@ -112,9 +114,9 @@ impl Convolution<'_> {
             .max(MIN_BLOCK_TILES.div_ceil(tiles_w))
             .clamp(1, tiles_h);
         let block = rows * tiles_w;
-        let width = 2 * tiles_w + 2;
+        let half = tiles_w + 1;
         let align = |n: usize| n.div_ceil(16) * 16;
-        let outputs = align(4 * width);
+        let outputs = align(8 * half);
         let v = outputs + align(4 * tiles_w);
         let m_at = v + 16 * c * block;
         let total = m_at + 16 * m * block;
@@ -132,7 +134,7 @@ impl Convolution<'_> {
             scratch,
             filters: filters_buf,
             padded: 0,
-            width: width as i64,
+            half: half as i64,
             outputs: outputs as i64,
             v: v as i64,
             m: m_at as i64,
@@ -143,7 +145,7 @@ impl Convolution<'_> {
         let full = tiles_h / rows * rows;
         k.for_range("n", 0, self.x.shape()[0] as i64, 1, |k, image| {
             // Columns outside the image stay zero in the padded rows.
-            row_loop(k, 0, 4 * width as i64, self.lanes, &mut |k, i, n| {
+            row_loop(k, 0, 8 * half as i64, self.lanes, &mut |k, i, n| {
                 k.store(scratch, i, Expr::f32(0.0).splat(n));
             });
             k.for_range("tb", 0, full as i64, rows as i64, |k, th0| {
@@ -207,7 +209,8 @@ impl Convolution<'_> {
     }
 
     /// Copies the 4 input rows of tile row `th` (channel `ci`) into the padded
-    /// rows; rows outside the image become zeros.
+    /// rows, split into even and odd columns (gathered lane by lane: the one
+    /// place the inputs are read two apart); rows outside the image become zeros.
     fn stage_input_rows(
         &self,
         k: &mut KernelBuilder,
@@ -219,8 +222,6 @@ impl Convolution<'_> {
         let xshape = self.x.shape();
         let (h, w) = (xshape[2] as i64, xshape[3] as i64);
         let (pad_h, pad_w) = (self.geo.pads[0], self.geo.pads[1]);
-        // Input columns `[0, cols)` land at padded columns `pad_w..`.
-        let cols = w.min(at.width - pad_w).max(0);
         let channel = image.clone() * (xshape[1] as i64 * h * w) + ci.clone() * (h * w);
         for i in 0..4 {
             let ih = Expr::var(k.let_var("ih", Ty::INDEX, th.clone() * 2 + (i - pad_h)));
@@ -228,24 +229,38 @@ impl Convolution<'_> {
                 .clone()
                 .ge(Expr::index(0))
                 .binary(nnc_ir::kernel::BinaryOp::And, ih.clone().lt(Expr::index(h)));
-            let row = at.padded + i * at.width + pad_w;
             k.if_else(
                 inside,
                 |k| {
-                    let from = channel.clone() + ih.clone() * w;
-                    row_loop(k, 0, cols, self.lanes, &mut |k, iw, n| {
-                        let x = Expr::load(
-                            self.x.buf,
-                            from.clone() + iw.clone(),
-                            Ty::vector(ElemType::F32, n),
-                        );
-                        k.store(at.scratch, iw + row, x);
-                    });
+                    let from =
+                        Expr::var(k.let_var("xrow", Ty::INDEX, channel.clone() + ih.clone() * w));
+                    for parity in 0..2 {
+                        // Padded column `2q + parity` is input column `2q + parity - pad_w`.
+                        let shift = parity - pad_w;
+                        let (q0, q1) = parity_range(at.half, w, shift);
+                        let row = at.padded + (i * 2 + parity) * at.half;
+                        row_loop(k, q0, q1, self.lanes, &mut |k, q, n| {
+                            let column = |l: i64| from.clone() + (q.clone() + l) * 2 + shift;
+                            let x = if n == 1 {
+                                Expr::load(self.x.buf, column(0), Ty::F32)
+                            } else {
+                                let lanes = (0..n as i64)
+                                    .map(|l| Expr::load(self.x.buf, column(l), Ty::F32))
+                                    .collect();
+                                Expr::lanes(lanes)
+                            };
+                            k.store(at.scratch, q + row, x);
+                        });
+                    }
                 },
                 |k| {
-                    row_loop(k, 0, cols, self.lanes, &mut |k, iw, n| {
-                        k.store(at.scratch, iw + row, Expr::f32(0.0).splat(n));
-                    });
+                    for parity in 0..2 {
+                        let (q0, q1) = parity_range(at.half, w, parity - pad_w);
+                        let row = at.padded + (i * 2 + parity) * at.half;
+                        row_loop(k, q0, q1, self.lanes, &mut |k, q, n| {
+                            k.store(at.scratch, q + row, Expr::f32(0.0).splat(n));
+                        });
+                    }
                 },
             );
         }
@@ -285,6 +300,14 @@ impl Convolution<'_> {
             }
         }
     }
+}
+
+/// The elements `q` in `[0, half)` of a padded row's even or odd columns whose
+/// input column `2q + shift` lies in `[0, w)` (empty as `(0, 0)`).
+fn parity_range(half: i64, w: i64, shift: i64) -> (i64, i64) {
+    let q0 = ((-shift).max(0) + 1) / 2;
+    let q1 = ((w - 1 - shift).div_euclid(2) + 1).min(half);
+    if q0 < q1 { (q0, q1) } else { (0, 0) }
 }
 
 /// `U[xi][m][c] = (G g G^T)[xi]` for each filter `g = W[m][c]`, with `G` the

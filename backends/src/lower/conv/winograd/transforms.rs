@@ -3,9 +3,11 @@
 //!
 //! Tile `t` reads padded columns `2t..2t + 3` and writes output columns `2t,
 //! 2t + 1`: two apart across lanes. The kernel IR has no lane shuffle, so the
-//! inputs are gathered lane by lane (`Expr::Lanes`) from the padded rows (in
-//! L1), and the outputs scattered lane by lane into the output rows; the
-//! arithmetic between, 32 adds per tile and channel each way, is on vectors.
+//! padded rows are staged as their even and their odd columns (gathered once
+//! per input element, `Expr::Lanes`), from which every operand of the input
+//! transform is one vector load; the outputs are scattered lane by lane into
+//! the output rows. The arithmetic, 32 adds per tile and channel each way, is
+//! on vectors.
 //!
 //! `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]` and
 //! `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`: additions and subtractions only,
@@ -45,16 +47,10 @@ impl Convolution<'_> {
         let c = self.x.shape()[1] as i64;
         row_loop(k, 0, at.tiles_w, self.lanes, &mut |k, tw, n| {
             let ty = Ty::vector(ElemType::F32, n);
+            // Column `2t + j` of row `i`: element `t + j / 2` of its parity.
             let load = |i: i64, j: i64| {
-                let at_col = |l: i64| (tw.clone() + l) * 2 + (at.padded + i * at.width + j);
-                if n == 1 {
-                    Expr::load(at.scratch, at_col(0), ty)
-                } else {
-                    let lanes = (0..n as i64)
-                        .map(|l| Expr::load(at.scratch, at_col(l), Ty::F32))
-                        .collect();
-                    Expr::lanes(lanes)
-                }
+                let row = at.padded + (i * 2 + j % 2) * at.half + j / 2;
+                Expr::load(at.scratch, tw.clone() + row, ty)
             };
             // B^T d, column by column, then (B^T d) B row by row.
             let columns: Vec<[Expr; 4]> = (0..4)
