@@ -59,9 +59,10 @@ const MIN_BLOCK_TILES: usize = 48;
 struct Layout {
     scratch: BufId,
     filters: BufId,
-    /// The 4 zero-padded input rows of a tile row, each as its even and its
-    /// odd columns (`half` each): tile `t`'s columns `2t..2t + 3` are then
-    /// element `t` and `t + 1` of each, and a vector of tiles one load.
+    /// The `2 * rows + 2` zero-padded input rows of a block of tile rows (tile
+    /// row `r` reads rows `2r..2r + 3`), each as its even and its odd columns
+    /// (`half` each): tile `t`'s columns `2t..2t + 3` are then element `t` and
+    /// `t + 1` of each, and a vector of tiles one load.
     padded: i64,
     half: i64,
     /// The 2 output rows of a tile row, `2 * tiles_w` each.
@@ -116,7 +117,8 @@ impl Convolution<'_> {
         let block = rows * tiles_w;
         let half = tiles_w + 1;
         let align = |n: usize| n.div_ceil(16) * 16;
-        let outputs = align(8 * half);
+        let staged = 2 * (2 * rows + 2) * half;
+        let outputs = align(staged);
         let v = outputs + align(4 * tiles_w);
         let m_at = v + 16 * c * block;
         let total = m_at + 16 * m * block;
@@ -145,7 +147,7 @@ impl Convolution<'_> {
         let full = tiles_h / rows * rows;
         k.for_range("n", 0, self.x.shape()[0] as i64, 1, |k, image| {
             // Columns outside the image stay zero in the padded rows.
-            row_loop(k, 0, 8 * half as i64, self.lanes, &mut |k, i, n| {
+            row_loop(k, 0, staged as i64, self.lanes, &mut |k, i, n| {
                 k.store(scratch, i, Expr::f32(0.0).splat(n));
             });
             k.for_range("tb", 0, full as i64, rows as i64, |k, th0| {
@@ -171,8 +173,8 @@ impl Convolution<'_> {
     ) {
         let (c, m) = (self.x.shape()[1], self.y.shape()[1]);
         k.for_range("c", 0, c as i64, 1, |k, ci| {
+            self.stage_input_rows(k, at, image, &ci, &th0, rows);
             k.for_range("r", 0, rows as i64, 1, |k, r| {
-                self.stage_input_rows(k, at, image, &ci, th0.clone() + r.clone());
                 self.transform_inputs(k, at, &ci, &r);
             });
         });
@@ -208,8 +210,8 @@ impl Convolution<'_> {
         });
     }
 
-    /// Copies the 4 input rows of tile row `th` (channel `ci`) into the padded
-    /// rows, split into even and odd columns (gathered lane by lane: the one
+    /// Copies the input rows of tile rows `th0..th0 + rows` (channel `ci`)
+    /// into the padded rows, split into even and odd columns (gathered lane by lane: the one
     /// place the inputs are read two apart); rows outside the image become zeros.
     fn stage_input_rows(
         &self,
@@ -217,14 +219,16 @@ impl Convolution<'_> {
         at: &Layout,
         image: &Expr,
         ci: &Expr,
-        th: Expr,
+        th0: &Expr,
+        rows: usize,
     ) {
         let xshape = self.x.shape();
         let (h, w) = (xshape[2] as i64, xshape[3] as i64);
         let (pad_h, pad_w) = (self.geo.pads[0], self.geo.pads[1]);
         let channel = image.clone() * (xshape[1] as i64 * h * w) + ci.clone() * (h * w);
-        for i in 0..4 {
-            let ih = Expr::var(k.let_var("ih", Ty::INDEX, th.clone() * 2 + (i - pad_h)));
+        k.for_range("i", 0, 2 * rows as i64 + 2, 1, |k, i| {
+            let ih = th0.clone() * 2 + i.clone() - pad_h;
+            let ih = Expr::var(k.let_var("ih", Ty::INDEX, ih));
             let inside = ih
                 .clone()
                 .ge(Expr::index(0))
@@ -238,7 +242,7 @@ impl Convolution<'_> {
                         // Padded column `2q + parity` is input column `2q + parity - pad_w`.
                         let shift = parity - pad_w;
                         let (q0, q1) = parity_range(at.half, w, shift);
-                        let row = at.padded + (i * 2 + parity) * at.half;
+                        let row = (i.clone() * 2 + parity) * at.half + at.padded;
                         row_loop(k, q0, q1, self.lanes, &mut |k, q, n| {
                             let column = |l: i64| from.clone() + (q.clone() + l) * 2 + shift;
                             let x = if n == 1 {
@@ -249,21 +253,21 @@ impl Convolution<'_> {
                                     .collect();
                                 Expr::lanes(lanes)
                             };
-                            k.store(at.scratch, q + row, x);
+                            k.store(at.scratch, q + row.clone(), x);
                         });
                     }
                 },
                 |k| {
                     for parity in 0..2 {
                         let (q0, q1) = parity_range(at.half, w, parity - pad_w);
-                        let row = at.padded + (i * 2 + parity) * at.half;
+                        let row = (i.clone() * 2 + parity) * at.half + at.padded;
                         row_loop(k, q0, q1, self.lanes, &mut |k, q, n| {
-                            k.store(at.scratch, q + row, Expr::f32(0.0).splat(n));
+                            k.store(at.scratch, q + row.clone(), Expr::f32(0.0).splat(n));
                         });
                     }
                 },
             );
-        }
+        });
     }
 
     /// Stores the 2 output rows of tile row `th` (channel `co`) that lie in the

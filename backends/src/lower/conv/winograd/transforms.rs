@@ -42,15 +42,15 @@ fn bind(k: &mut KernelBuilder, value: Expr, lanes: u8) -> Expr {
 
 impl Convolution<'_> {
     /// `V[xi][ci][r * tiles_w + tw] = (B^T d B)[xi]` for every tile of tile
-    /// row `r` of the block, `d` from the padded rows.
+    /// row `r` of the block, `d` from its padded rows `2r..2r + 3`.
     pub(super) fn transform_inputs(&self, k: &mut KernelBuilder, at: &Layout, ci: &Expr, r: &Expr) {
         let c = self.x.shape()[1] as i64;
         row_loop(k, 0, at.tiles_w, self.lanes, &mut |k, tw, n| {
             let ty = Ty::vector(ElemType::F32, n);
             // Column `2t + j` of row `i`: element `t + j / 2` of its parity.
             let load = |i: i64, j: i64| {
-                let row = at.padded + (i * 2 + j % 2) * at.half + j / 2;
-                Expr::load(at.scratch, tw.clone() + row, ty)
+                let row = (i * 2 + j % 2) * at.half + j / 2 + at.padded;
+                Expr::load(at.scratch, r.clone() * (4 * at.half) + tw.clone() + row, ty)
             };
             // B^T d, column by column, then (B^T d) B row by row.
             let columns: Vec<[Expr; 4]> = (0..4)
