@@ -22,9 +22,10 @@
 //! V and M live in scratch memory (`ExtraBuffer::Scratch`), one block of tile
 //! rows at a time, so they stay around the L2 cache's size instead of 4x the
 //! input and output ([`BLOCK_BYTES`]). Padding and partial tiles (odd output
-//! sizes) are handled by staging each tile row's 4 input rows in a zero-padded
-//! row buffer, and each tile row's 2 output rows in an output row buffer from
-//! which only the real pixels are stored.
+//! sizes) are handled by staging a block's input rows, per channel, in
+//! zero-padded row buffers (as even and odd columns, see `transforms`), and
+//! each tile row's 2 output rows in an output row buffer from which only the
+//! real pixels are stored.
 //!
 //! F(4x4, 3x3) would take the same three stages with 6x6 transforms (36
 //! products per 16 outputs: 2.25 multiplies per output against 4 here, against
