@@ -242,3 +242,50 @@ fn copy_kernel(spec: &IoSpec) -> Kernel {
     });
     k.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use nnc_ir::kernel::BufferRef;
+    use nnc_ir::ops::Conv;
+    use nnc_ir::{DType, Op, Tensor};
+
+    use super::{ArenaLayout, build_program};
+    use crate::lower::testing::{single_node_graph, test_target};
+
+    /// A Winograd convolution's call: its transformed filters replace the
+    /// weight in the artifact, and its scratch lies after the planned values.
+    #[test]
+    fn winograd_binds_derived_weights_and_scratch() {
+        let x = Tensor::zeros(DType::F32, vec![1, 16, 6, 6]).unwrap();
+        let w = Tensor::zeros(DType::F32, vec![16, 16, 3, 3]).unwrap();
+        let op = Op::Conv(Conv {
+            kernel_shape: vec![3, 3],
+            strides: vec![],
+            pads: vec![1; 4],
+            dilations: vec![],
+            group: 1,
+        });
+        let graph = single_node_graph(op, &[Some(&x), Some(&w)], &[1], 1);
+        let offsets = BTreeMap::new();
+        let arena = ArenaLayout {
+            offsets: &offsets,
+            bytes: 100,
+            align: 64,
+        };
+        let program = build_program(&graph, &arena, &test_target(), "m").unwrap();
+        assert_eq!(program.calls.len(), 1);
+        let call = &program.calls[0];
+        assert_eq!(call.kind, "Conv winograd");
+        // Only the transformed filters (16 per 3x3 filter) are kept, and the
+        // weight operand points at them.
+        assert_eq!(program.weights.len(), 1);
+        assert_eq!(program.weights[0].tensor.shape(), &[16, 16, 16]);
+        assert_eq!(call.args[1], BufferRef::Weight(0));
+        assert_eq!(call.args[3], BufferRef::Weight(0));
+        assert_eq!(call.args[4], BufferRef::Arena { offset: 128 });
+        let scratch = program.kernels[call.kernel].buffers[4].len * 4;
+        assert_eq!(program.arena_bytes, 128 + scratch);
+    }
+}
