@@ -150,6 +150,10 @@ pub struct TargetArgs {
     /// or `portable` (the 128-bit code every target has).
     #[arg(long, value_enum, default_value = "auto")]
     pub kernels: Kernels,
+    /// Keep 3x3 stride-1 convolutions direct instead of Winograd F(2x2, 3x3)
+    /// (to measure one against the other).
+    #[arg(long)]
+    pub no_winograd: bool,
     /// Run the compiled model under this command (native engine), e.g.
     /// `--runner "valgrind --error-exitcode=1"`.
     #[arg(long)]

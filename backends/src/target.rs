@@ -78,6 +78,7 @@ pub fn parse_target(name: &str, cpu_features: &[String]) -> Result<Target, Targe
         has_fma,
         cpu_features: features,
         portable_kernels: false,
+        no_winograd: false,
     })
 }
 

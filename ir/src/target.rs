@@ -42,6 +42,9 @@ pub struct Target {
     /// `--kernels portable`: GEMM tiles use the portable 128-bit code even where
     /// the features allow a wide microkernel.
     pub portable_kernels: bool,
+    /// `--no-winograd`: 3x3 stride-1 convolutions keep the direct form instead
+    /// of Winograd F(2x2, 3x3) (to measure one against the other).
+    pub no_winograd: bool,
 }
 
 /// The code a kernel's GEMM tiles become: the portable 128-bit loop nest, or an

@@ -101,5 +101,6 @@ pub fn resolve_target(args: &TargetArgs) -> Result<nnc_ir::Target> {
     let mut target = nnc_backends::target::parse_target(&args.target, &args.cpu)
         .map_err(|e| Error::Usage(e.to_string()))?;
     target.portable_kernels = args.kernels == crate::cli::Kernels::Portable;
+    target.no_winograd = args.no_winograd;
     Ok(target)
 }

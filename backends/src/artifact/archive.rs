@@ -77,6 +77,7 @@ mod tests {
             has_fma: false,
             cpu_features: vec![],
             portable_kernels: false,
+            no_winograd: false,
         }
     }
 

@@ -265,6 +265,7 @@ mod tests {
             has_fma: true,
             cpu_features: vec![],
             portable_kernels: false,
+            no_winograd: false,
         };
         let mut m = Manifest::new(&p, &target);
         m.count_ops(["Conv", "Relu", "Gemm", "Relu"]);

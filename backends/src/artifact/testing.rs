@@ -123,5 +123,6 @@ pub fn host_target() -> Target {
         has_fma: false,
         cpu_features: vec![],
         portable_kernels: false,
+        no_winograd: false,
     }
 }

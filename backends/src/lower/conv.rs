@@ -1,6 +1,9 @@
 //! Lowering of Conv and ConvTranspose (any number of spatial dims, groups,
 //! strides, dilations, explicit pads, optional bias) as direct convolutions.
 //!
+//! Conv, f32, 3x3 with unit stride and dilation, one group and enough channels:
+//! Winograd F(2x2, 3x3), see `winograd`.
+//!
 //! Conv, f32, 2-D depthwise (one input channel per group): register tiles
 //! along the output rows, see `depthwise`.
 //!
@@ -25,6 +28,7 @@ mod channels;
 mod tests;
 mod tiled;
 mod wide;
+mod winograd;
 
 use nnc_ir::Op;
 use nnc_ir::kernel::{
@@ -74,7 +78,9 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
             )?;
             let conv = convolution(geo, c.group, ctx.target.lanes(x.elem().size()));
             conv.check(ctx)?;
-            if conv.channel_vectors_apply() {
+            if conv.winograd_applies(ctx) {
+                conv.emit_winograd(&mut k, ctx)?;
+            } else if conv.channel_vectors_apply() {
                 conv.emit_channel_vectors(&mut k);
             } else if depthwise::applies(x, w, y, conv.group) {
                 conv.emit_depthwise(&mut k, ctx.target);

@@ -16,6 +16,7 @@ pub fn test_target() -> Target {
         has_fma: true,
         cpu_features: vec![],
         portable_kernels: false,
+        no_winograd: false,
     }
 }
 
@@ -67,7 +68,8 @@ pub fn check_lowering_for(
     target: &Target,
 ) {
     let (_, node) = graph.nodes().next().expect("one node");
-    let kernel = super::lower_node(graph, node, target).unwrap_or_else(|e| panic!("{e}"));
+    let lowered = super::lower_node_full(graph, node, target).unwrap_or_else(|e| panic!("{e}"));
+    let kernel = lowered.kernel;
     check::check(&kernel).unwrap_or_else(|e| panic!("type check: {e}\n{kernel}"));
     bounds::check(&kernel).unwrap_or_else(|e| panic!("bounds: {e}\n{kernel}"));
     crate::wasm::tests::assert_compiles(&kernel);
@@ -85,11 +87,18 @@ pub fn check_lowering_for(
         // Poison the outputs so that an element the kernel forgets shows up.
         buffers.push(vec![0xA5; graph.value(out).ty.bytes()]);
     }
+    let first_output = buffers.len() - node.outputs.len();
+    for extra in &lowered.extras {
+        buffers.push(match extra {
+            super::ExtraBuffer::Weight(t) => t.bytes().to_vec(),
+            // Scratch holds whatever the previous kernel left.
+            super::ExtraBuffer::Scratch { bytes } => vec![0x5A; *bytes],
+        });
+    }
     let status =
         interp::run(&kernel, &mut buffers).unwrap_or_else(|e| panic!("interpreter: {e}\n{kernel}"));
     assert_eq!(status, 0, "kernel failed with status {status}");
 
-    let first_output = buffers.len() - node.outputs.len();
     for (k, want) in expected.iter().enumerate() {
         let bytes = buffers[first_output + k].clone().into();
         let got = Tensor::from_bytes(want.dtype(), want.shape().to_vec(), bytes)

@@ -60,6 +60,7 @@ fn target(arch: nnc_ir::Arch, has_fma: bool, vector_registers: usize) -> nnc_ir:
         has_fma,
         cpu_features: vec![],
         portable_kernels: false,
+        no_winograd: false,
     }
 }
 
