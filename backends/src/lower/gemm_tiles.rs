@@ -76,7 +76,7 @@ pub(super) fn emit(
     level: Microkernel,
     lanes: u8,
 ) {
-    emit_into(kb, p, k, level, lanes, false, ColumnBlocks::ONE);
+    emit_into(kb, p, k, level, lanes, false, ColumnBlocks::ONE, None);
 }
 
 /// The most addends a tile's epilogue may have to become a microkernel
@@ -108,26 +108,12 @@ pub(super) fn emit_finished(
     );
 }
 
-/// [`emit_finished`] for tiles that may add to Y and take several column
-/// blocks ([`emit_into`]): the last of the products that sum into Y carries
-/// the epilogue.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn emit_finished_into(
-    kb: &mut KernelBuilder,
-    p: &Product,
-    k: &[ReductionDim],
-    level: Microkernel,
-    lanes: u8,
-    accumulate: bool,
-    blocks: ColumnBlocks,
-    steps: TileSteps,
-) {
-    emit_tiles(kb, p, k, level, lanes, accumulate, blocks, Some(steps));
-}
-
 /// [`emit`], adding to Y (`accumulate`) instead of overwriting it, every tile
 /// computing the `blocks` of its columns (`p` is their first block; with more
-/// than one, `p.n` must fit one tile and Y's columns be contiguous).
+/// than one, `p.n` must fit one tile and Y's columns be contiguous). With
+/// `steps`, the tiles carry the epilogue ([`emit_finished`]): only the last of
+/// the products that sum into Y may have them.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn emit_into(
     kb: &mut KernelBuilder,
     p: &Product,
@@ -136,8 +122,9 @@ pub(super) fn emit_into(
     lanes: u8,
     accumulate: bool,
     blocks: ColumnBlocks,
+    steps: Option<TileSteps>,
 ) {
-    emit_tiles(kb, p, k, level, lanes, accumulate, blocks, None);
+    emit_tiles(kb, p, k, level, lanes, accumulate, blocks, steps);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -27,7 +27,7 @@ use nnc_ir::Microkernel;
 use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim};
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
-use super::super::gemm_tiles;
+use super::super::gemm_tiles::{self, TileSteps};
 use super::{Convolution, strides};
 
 impl Convolution<'_> {
@@ -211,29 +211,18 @@ impl Convolution<'_> {
                         let last = order.len() - 1;
                         for (n, &(kw, c0, c1)) in order.iter().enumerate() {
                             let product = columns(kw, c0, c1);
-                            if n == last && carried {
-                                let steps = |i, j| in_tile(c0, i, j).unwrap_or_default();
-                                gemm_tiles::emit_finished_into(
-                                    k,
-                                    &product,
-                                    &reduction,
-                                    level,
-                                    lanes,
-                                    n > 0,
-                                    blocks,
-                                    &steps,
-                                );
-                            } else {
-                                gemm_tiles::emit_into(
-                                    k,
-                                    &product,
-                                    &reduction,
-                                    level,
-                                    lanes,
-                                    n > 0,
-                                    blocks,
-                                );
-                            }
+                            let steps = |i, j| in_tile(c0, i, j).unwrap_or_default();
+                            let steps = (n == last && carried).then_some(&steps as TileSteps);
+                            gemm_tiles::emit_into(
+                                k,
+                                &product,
+                                &reduction,
+                                level,
+                                lanes,
+                                n > 0,
+                                blocks,
+                                steps,
+                            );
                         }
                         let (_, done0, done1) = order[last];
                         let unfinished = if carried {
@@ -308,16 +297,11 @@ impl Convolution<'_> {
                             epilogue: &epilogue,
                             ..columns(t0, c0, c1)
                         };
-                        if carried {
-                            let steps = |i, j| in_tile(c0, i, j).unwrap_or_default();
-                            gemm_tiles::emit_finished_into(
-                                k, &product, &reduction, level, lanes, false, blocks, &steps,
-                            );
-                        } else {
-                            gemm_tiles::emit_into(
-                                k, &product, &reduction, level, lanes, false, blocks,
-                            );
-                        }
+                        let steps = |i, j| in_tile(c0, i, j).unwrap_or_default();
+                        let steps = carried.then_some(&steps as TileSteps);
+                        gemm_tiles::emit_into(
+                            k, &product, &reduction, level, lanes, false, blocks, steps,
+                        );
                     }
                 };
                 let block = |k: &mut KernelBuilder, m0: Expr, rows: usize| {
