@@ -108,6 +108,23 @@ pub(super) fn emit_finished(
     );
 }
 
+/// [`emit_finished`] for tiles that add to Y (`accumulate`) and take
+/// `blocks` of columns, as [`emit_into`]: the steps then apply to `Y + A.B`,
+/// so only the product that completes Y may carry them.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn emit_finished_into(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    k: &[ReductionDim],
+    level: Microkernel,
+    lanes: u8,
+    accumulate: bool,
+    blocks: ColumnBlocks,
+    steps: TileSteps,
+) {
+    emit_tiles(kb, p, k, level, lanes, accumulate, blocks, Some(steps));
+}
+
 /// [`emit`], adding to Y (`accumulate`) instead of overwriting it, every tile
 /// computing the `blocks` of its columns (`p` is their first block; with more
 /// than one, `p.n` must fit one tile and Y's columns be contiguous).

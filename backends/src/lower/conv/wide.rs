@@ -17,9 +17,18 @@
 //! a tile, as column blocks of one tile statement (`ColumnBlocks`; the count
 //! from [`gemm_tiles::blocks_for`]), so each weight broadcast feeds every row's
 //! vectors.
+//!
+//! The bias and the fused steps ride in the tiles' registers when the tiles can
+//! carry them (`Convolution::tile_finish`): a column segment's product has the
+//! whole reduction, and a row split by kernel column ends with a second column
+//! that reaches every output, so the last tiles complete it. Only otherwise does
+//! a pass over the stored row finish it (a stem's few input channels make the
+//! products short, and that pass cost it a sixth of its time).
 
 use nnc_ir::Microkernel;
-use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim};
+use nnc_ir::kernel::{
+    ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim, TileAddend, TileStep,
+};
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
 use super::super::gemm_tiles;
@@ -170,6 +179,23 @@ impl Convolution<'_> {
                         epilogue: &store_as_accumulated,
                         long_epilogue: true,
                     };
+                    // The bias and fused steps as the steps of the tile at rows
+                    // `i`, columns `j` of a product whose Y starts at column `c0`
+                    // of the row, when a tile can carry them (a residual's column
+                    // blocks as Y's).
+                    let tile_steps = |c0: i64, i: Expr, j: Expr| {
+                        let at = y_row.clone() + c0 + i.clone() * ys[1] + j;
+                        let steps = self.tile_finish(first.clone() + i, at, ys[1])?;
+                        let steps = steps.into_iter().map(|step| match step {
+                            TileStep::Add(e) if e.col == 1 => TileStep::Add(TileAddend {
+                                block: blocks.y,
+                                ..e
+                            }),
+                            step => step,
+                        });
+                        Some(steps.collect::<Vec<_>>())
+                    };
+                    let carried = tile_steps(0, Expr::index(0), Expr::index(0)).is_some();
                     if let Some(order) = &by_tap
                         && kh1 > kh0
                     {
@@ -190,8 +216,36 @@ impl Convolution<'_> {
                                 b: dil_h * xs[2],
                             },
                         ];
+                        // A second kernel column reaching every output column
+                        // goes last and completes the row: its tiles apply the
+                        // epilogue in registers, with no pass over the stored row.
+                        let mut order = order.clone();
+                        let all = |&(_, c0, c1): &(i64, i64, i64)| c0 == 0 && c1 == out_w;
+                        let closing = match order.len() {
+                            1 => Some(0),
+                            _ => order.iter().skip(1).position(all).map(|p| p + 1),
+                        }
+                        .filter(|_| carried);
+                        if let Some(p) = closing {
+                            let tap = order.remove(p);
+                            order.push(tap);
+                        }
                         for (n, &(kw, c0, c1)) in order.iter().enumerate() {
                             let product = columns(kw, c0, c1);
+                            if closing.is_some() && n + 1 == order.len() {
+                                let steps = |i, j| tile_steps(c0, i, j).unwrap_or_default();
+                                gemm_tiles::emit_finished_into(
+                                    k,
+                                    &product,
+                                    &reduction,
+                                    level,
+                                    lanes,
+                                    n > 0,
+                                    blocks,
+                                    &steps,
+                                );
+                                continue;
+                            }
                             gemm_tiles::emit_into(
                                 k,
                                 &product,
@@ -201,6 +255,9 @@ impl Convolution<'_> {
                                 n > 0,
                                 blocks,
                             );
+                        }
+                        if closing.is_some() {
+                            return;
                         }
                         let epilogue =
                             |k: &mut KernelBuilder, acc: Expr, i: Expr, j: Expr, lanes| {
@@ -267,6 +324,13 @@ impl Convolution<'_> {
                             epilogue: &epilogue,
                             ..columns(t0, c0, c1)
                         };
+                        if carried {
+                            let steps = |i, j| tile_steps(c0, i, j).unwrap_or_default();
+                            gemm_tiles::emit_finished_into(
+                                k, &product, &reduction, level, lanes, false, blocks, &steps,
+                            );
+                            continue;
+                        }
                         gemm_tiles::emit_into(k, &product, &reduction, level, lanes, false, blocks);
                     }
                 };
