@@ -103,9 +103,9 @@ impl Convolution<'_> {
         });
     }
 
-    /// Output pixels `(row + r, col)` for `r < taps_h.len()`, channels `oc..oc
-    /// + lanes`, pixel `r` over input channels, its kernel rows `taps_h[r]` and
-    /// the kernel columns `taps_w`. The kernel rows go in runs that the same
+    /// Output pixels `(row + r, col)` for `r < taps_h.len()`, the tile's
+    /// `lanes` channels from `oc`, pixel `r` over input channels, its kernel
+    /// rows `taps_h[r]` and the kernel columns `taps_w`. The kernel rows go in runs that the same
     /// pixels read, so each gathered weight vector serves every pixel of its run.
     fn emit_pixels(
         &self,
