@@ -18,10 +18,16 @@
 //! from [`gemm_tiles::blocks_for`]), so each weight broadcast feeds every row's
 //! vectors.
 //!
+//! A stem's few input channels make each kernel column's product short: there
+//! the split by kernel column is weighed against the column segments
+//! (`split_pays`), and a row with few border columns takes the segments.
+//!
 //! The bias and fused steps ride in the tiles that finish the outputs when
-//! they can carry them: every tile of an unpadded row; with padding, the
-//! tiles of the last kernel column's product (the columns it reaches have had
-//! every other product added), the columns it misses getting a pass over Y.
+//! they can carry them: every tile of a column segment's product (it has the
+//! whole reduction); in a row split by kernel column, the tiles of the last
+//! kernel column's product. A second kernel column reaching every output goes
+//! last when there is one, so that no column is left over; otherwise the
+//! columns the last one misses get a pass over Y.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim};
@@ -115,6 +121,10 @@ impl Convolution<'_> {
             .iter()
             .position(|&(_, c0, c1)| c0 == 0 && c1 == out_w)
             .filter(|_| segments.len() > 1)
+            .filter(|_| {
+                let per_tap = cg * kernel_h as usize;
+                per_tap > SHORT_TAP || split_pays(level, per_tap, &segments, &taps)
+            })
             .map(|all| {
                 let first = taps.remove(all);
                 taps.insert(0, first);
@@ -189,7 +199,7 @@ impl Convolution<'_> {
                     {
                         // One product per kernel column over the output columns it
                         // reaches: the one reaching all of them overwrites, the
-                        // others add; the epilogue then runs over the whole row.
+                        // others add; the last finishes the row (below).
                         // Channels outside, kernel rows inside: consecutive steps
                         // read nearby weights (a channel's taps are contiguous).
                         let reduction = [
@@ -208,6 +218,12 @@ impl Convolution<'_> {
                         // columns it reaches (every other product has added
                         // to them): its tiles carry the epilogue when they can;
                         // only the columns it does not reach get the pass.
+                        let mut order = order.clone();
+                        let all = |&(_, c0, c1): &(i64, i64, i64)| c0 == 0 && c1 == out_w;
+                        if carried && let Some(p) = order.iter().skip(1).position(all) {
+                            let tap = order.remove(p + 1);
+                            order.push(tap);
+                        }
                         let last = order.len() - 1;
                         for (n, &(kw, c0, c1)) in order.iter().enumerate() {
                             let product = columns(kw, c0, c1);
@@ -341,4 +357,79 @@ impl Convolution<'_> {
 /// row gets the real epilogue once every kernel column has added its part).
 fn store_as_accumulated(_: &mut KernelBuilder, acc: Expr, _: Expr, _: Expr, _: u8) -> Expr {
     acc
+}
+
+/// Reduction steps per kernel column (input channels x kernel rows) up to which
+/// the split by kernel column is weighed against the column segments: a stem's
+/// few input channels make each kernel column's product short, and its round
+/// trip of the accumulators through Y (and the tile call) then weighs.
+const SHORT_TAP: usize = 32;
+
+/// What one product's accumulator vector costs beyond its reduction (loaded
+/// from and stored to Y, its share of the call), in FMAs: measured on
+/// mobilenet_v2's 3x3/2 stem (the segments 12% faster) and resnet18's 7x7/2
+/// (even).
+const ROUND_TRIP: usize = 4;
+
+/// Whether splitting a row by kernel column (`taps`: each its output columns
+/// `[c0, c1)`, `per_tap` steps) costs less than its column segments (`(c0, c1,
+/// t0, t1)`: the interior, then each border column alone over its kernel
+/// columns `[t0, t1)`), counting vector FMAs at `level`'s width.
+fn split_pays(
+    level: Microkernel,
+    per_tap: usize,
+    segments: &[(i64, i64, i64, i64)],
+    taps: &[(i64, i64, i64)],
+) -> bool {
+    let width = match level {
+        Microkernel::Avx512 => 16,
+        _ => 8,
+    };
+    let vectors = |c0: i64, c1: i64| ((c1 - c0).max(0) as usize).div_ceil(width);
+    let by_segment: usize = segments
+        .iter()
+        .map(|&(c0, c1, t0, t1)| vectors(c0, c1) * per_tap * (t1 - t0).max(0) as usize)
+        .sum();
+    let by_tap: usize = taps
+        .iter()
+        .map(|&(_, c0, c1)| vectors(c0, c1) * (per_tap + ROUND_TRIP))
+        .sum();
+    by_tap < by_segment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// mobilenet_v2's stem (3x3/2, pad 1, 224 -> 112, 3 input channels) has one
+    /// border column: its segments cost less than three short products with
+    /// their round trips. resnet18's (7x7/2, pad 3) has three border columns
+    /// over most of its 147 steps: the split by kernel column stays.
+    #[test]
+    fn stems_split_by_kernel_column_only_where_it_pays() {
+        let mobilenet_segments = [(1, 112, 0, 3), (0, 1, 1, 3)];
+        let mobilenet_taps = [(0, 1, 112), (1, 0, 112), (2, 0, 112)];
+        assert!(!split_pays(
+            Microkernel::Avx512,
+            9,
+            &mobilenet_segments,
+            &mobilenet_taps
+        ));
+        let resnet_segments = [(2, 111, 0, 7), (0, 1, 3, 7), (1, 2, 1, 7), (111, 112, 0, 5)];
+        let resnet_taps = [
+            (0, 2, 112),
+            (1, 1, 112),
+            (2, 1, 112),
+            (3, 0, 112),
+            (4, 0, 112),
+            (5, 0, 111),
+            (6, 0, 111),
+        ];
+        assert!(split_pays(
+            Microkernel::Avx512,
+            21,
+            &resnet_segments,
+            &resnet_taps
+        ));
+    }
 }

@@ -122,6 +122,14 @@ fn fused_anchors_on_wide_targets() {
             (&[1, 3, 6, 11], 10, 3, 1, 1),
             (&[1, 4, 9, 9], 5, 3, 2, 1),
             (&[1, 2, 5, 20], 9, 3, 1, 2),
+            // Stems (few input channels, stride 2): split by kernel column, the
+            // last column reaching every output one carrying the epilogue; no
+            // padding (one product per column segment); narrow rows several
+            // to a tile (a residual's column blocks).
+            (&[1, 3, 23, 30], 15, 7, 2, 3),
+            (&[2, 1, 13, 38], 9, 3, 2, 1),
+            (&[1, 3, 17, 53], 12, 3, 2, 0),
+            (&[1, 5, 9, 9], 7, 3, 1, 1),
         ] {
             let x = random(&mut rng, DType::F32, x_shape);
             let w = random(&mut rng, DType::F32, &[m, x_shape[1], kernel, kernel]);
