@@ -38,7 +38,7 @@ use nnc_ir::kernel::{
 use super::element_io::{compute_elem, constant, load_value, store_value};
 use super::epilogue::Epilogue;
 use super::signature::{Operand, Signature, kernel_name};
-use super::{LowerCtx, LowerError};
+use super::{ExtraBuffer, LowerCtx, LowerError};
 use super::{depthwise, gemm};
 
 pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
@@ -83,7 +83,7 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
             } else if conv.channel_vectors_apply() {
                 conv.emit_channel_vectors(&mut k);
             } else if depthwise::applies(x, w, y, conv.group) {
-                conv.emit_depthwise(&mut k, ctx.target);
+                conv.emit_depthwise(&mut k, ctx);
             } else if conv.is_pointwise() {
                 conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));
             } else if let Some(interior) = conv.tiled_interior() {
@@ -309,7 +309,7 @@ impl Convolution<'_> {
 
     /// A 2-D f32 depthwise convolution (see `depthwise`), the bias and the fused
     /// steps applied as the tiles are stored.
-    fn emit_depthwise(&self, k: &mut KernelBuilder, target: &nnc_ir::Target) {
+    fn emit_depthwise(&self, k: &mut KernelBuilder, ctx: &LowerCtx) {
         let pair = |v: &[i64]| [v[0], v[1]];
         let dw = depthwise::Depthwise {
             x: self.x,
@@ -323,7 +323,17 @@ impl Convolution<'_> {
         let epilogue = |k: &mut KernelBuilder, acc: Expr, oc: Expr, at: Expr, lanes: u8| {
             self.finish(k, acc, oc, at, lanes)
         };
-        dw.emit(k, depthwise::Tile::for_conv(target), self.lanes, &epilogue);
+        let tile = depthwise::Tile::for_conv(ctx.target);
+        match dw.padded_plane(tile.wide) {
+            Some(padded) => {
+                let scratch = k.buffer("scratch", ElemType::F32, padded.elements(), true);
+                ctx.add_extra(ExtraBuffer::Scratch {
+                    bytes: 4 * padded.elements(),
+                });
+                dw.emit_padded(k, scratch, padded, (tile, self.lanes), &epilogue);
+            }
+            None => dw.emit(k, tile, self.lanes, &epilogue),
+        }
     }
 
     /// Row-accumulating direct convolution (f32, f64).

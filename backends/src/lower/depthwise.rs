@@ -25,7 +25,8 @@
 //! the fused steps.
 //!
 //! Where the target has a wide microkernel, planes with unit row stride are
-//! tile statements instead (`wide`).
+//! tile statements instead (`wide`), narrow unit-stride ones through a
+//! zero-bordered copy of each input plane (`padded`).
 
 use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty, VarId};
 use nnc_ir::{Microkernel, Target};
@@ -35,6 +36,7 @@ use super::signature::Operand;
 
 mod edge;
 mod flat;
+mod padded;
 mod wide;
 
 /// A 2-D f32 depthwise convolution: spatial attributes are `[height, width]`.

@@ -1,0 +1,306 @@
+//! Depthwise planes too narrow for the wide form's column panels (a
+//! keyword-spotting net's 25 x 5 maps, a MobileNet's last 7 x 7 stage), on
+//! targets with a wide microkernel: each input plane is first copied into a
+//! scratch plane with a zero border as wide as the pads, so that every tap of
+//! every output reads inside it. Flattened, output `o = oy * Wp + ox` of the
+//! padded width `Wp` reads padded element `o + kh * dh * Wp + kw * dw` at every
+//! tap, whatever the column: the outputs of the whole plane, the border
+//! columns' garbage between the rows included, are one run, cut into tile rows
+//! of a column panel (`b_row` = the panel), computed in full vectors whose
+//! inputs are memory operands, with no masks. The outputs are then copied out
+//! of the run into Y through the epilogue, one row of Y at a time.
+//!
+//! What it costs is the copies in and out (a load and a store per vector) and
+//! `(Wp - W) / W` more multiply-adds; what it saves is the flattened run's
+//! masks, splatted weights and 128-bit vectors (`flat`), and the border rows
+//! and columns the row-tiled form computes one vector or pixel at a time.
+//! The scratch is zeroed once per call: the planes' copies write only the
+//! padded plane's interior, so its border and the run's overhang stay zero.
+
+use nnc_ir::Microkernel;
+use nnc_ir::kernel::{
+    BufId, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, ReductionDim, TileOperand, Ty,
+};
+
+use super::super::gemm::Epilogue;
+use super::wide::tile_shape;
+use super::{Depthwise, Tile};
+
+/// Largest scratch (f32 elements) the padded form takes: it stays in L1.
+const MAX_SCRATCH_ELEMENTS: i64 = 8192;
+
+/// Widest output row the padded form takes (wider rows have wide interiors).
+const MAX_OUTPUT_COLUMNS: i64 = 48;
+
+/// The scratch: the padded plane (`height x width`, then zeros as far as the
+/// run reads), then the run of `rows x panel` outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PaddedPlane {
+    width: i64,
+    /// Elements of the padded plane with the run's overhang: where the run starts.
+    run_at: i64,
+    /// Tile rows of the run and outputs per tile row.
+    rows: i64,
+    panel: i64,
+}
+
+impl PaddedPlane {
+    /// Elements of the scratch buffer.
+    pub fn elements(&self) -> usize {
+        (self.run_at + self.rows * self.panel) as usize
+    }
+}
+
+impl Depthwise<'_> {
+    /// The scratch layout, when the padded form applies: a wide microkernel,
+    /// unit strides, a plane the wide form leaves to the portable paths (its
+    /// interior columns narrower than a vector), narrow output rows and a
+    /// scratch that stays small.
+    pub(crate) fn padded_plane(&self, level: Microkernel) -> Option<PaddedPlane> {
+        let (h, w, oh, ow) = self.dims();
+        let ([kh, kw], [dh, dw], [ph, pw]) = (self.kernel, self.dilations, self.pads);
+        if level == Microkernel::Portable
+            || self.strides != [1, 1]
+            || self.wide_applies(level)
+            || ow > MAX_OUTPUT_COLUMNS
+            || oh < 1
+            || ow < 1
+        {
+            return None;
+        }
+        // The last output reads `(o - 1) + (k - 1) * d` of the padded plane.
+        let height = (ph + h).max(oh + (kh - 1) * dh);
+        let width = (pw + w).max(ow + (kw - 1) * dw);
+        let panel = tile_shape(level).1 as i64;
+        let outputs = (oh - 1) * width + ow;
+        let rows = (outputs + panel - 1) / panel;
+        let reach = (kh - 1) * dh * width + (kw - 1) * dw;
+        let run_at = (height * width).max(rows * panel + reach);
+        let padded = PaddedPlane {
+            width,
+            run_at,
+            rows,
+            panel,
+        };
+        (padded.elements() as i64 <= MAX_SCRATCH_ELEMENTS).then_some(padded)
+    }
+
+    /// The whole convolution through `scratch` (of `padded.elements()` f32):
+    /// zeroed once, then per input channel its plane copied in and each of its
+    /// output channels computed from the copy as a run of tiles and copied out.
+    pub(crate) fn emit_padded(
+        &self,
+        k: &mut KernelBuilder,
+        scratch: BufId,
+        padded: PaddedPlane,
+        (tile, lanes): (Tile, u8),
+        epi: Epilogue,
+    ) {
+        let (h, w, oh, ow) = self.dims();
+        let (images, channels, outputs) = (
+            self.x.shape()[0] as i64,
+            self.x.shape()[1] as i64,
+            self.y.shape()[1] as i64,
+        );
+        let multiplier = outputs / channels;
+        let l = lanes as i64;
+        let elements = padded.elements() as i64;
+        let vectors_end = elements / l * l;
+        k.for_range("z", 0, vectors_end, l, |k, i| {
+            k.store(scratch, i, Expr::f32(0.0).splat(lanes));
+        });
+        for i in vectors_end..elements {
+            k.store(scratch, Expr::index(i), Expr::f32(0.0));
+        }
+        let [ph, pw] = self.pads;
+        let wp = padded.width;
+        k.for_range("n", 0, images, 1, |k, image| {
+            k.for_range("c", 0, channels, 1, |k, ic| {
+                let x_plane = Expr::var(k.let_var(
+                    "xplane",
+                    Ty::INDEX,
+                    (image.clone() * channels + ic.clone()) * (h * w),
+                ));
+                k.for_range("iy", 0, h, 1, |k, iy| {
+                    let from =
+                        Expr::var(k.let_var("from", Ty::INDEX, x_plane.clone() + iy.clone() * w));
+                    let to = Expr::var(k.let_var("to", Ty::INDEX, (iy + ph) * wp + pw));
+                    for (col, width) in row_pieces(w, lanes) {
+                        let ty = Ty::vector(ElemType::F32, width);
+                        let value = Expr::load(self.x.buf, from.clone() + col, ty);
+                        k.store(scratch, to.clone() + col, value);
+                    }
+                });
+                let plane = |k: &mut KernelBuilder, oc: Expr| {
+                    let y_plane = Expr::var(k.let_var(
+                        "yplane",
+                        Ty::INDEX,
+                        (image.clone() * outputs + oc.clone()) * (oh * ow),
+                    ));
+                    self.emit_run(k, scratch, padded, oc.clone(), (tile, lanes));
+                    k.for_range("oy", 0, oh, 1, |k, oy| {
+                        let from = Expr::var(k.let_var(
+                            "from",
+                            Ty::INDEX,
+                            oy.clone() * wp + padded.run_at,
+                        ));
+                        let to = Expr::var(k.let_var("to", Ty::INDEX, y_plane.clone() + oy * ow));
+                        for (col, width) in row_pieces(ow, lanes) {
+                            let ty = Ty::vector(ElemType::F32, width);
+                            let value = Expr::load(scratch, from.clone() + col, ty);
+                            let at = to.clone() + col;
+                            let value = epi(k, value, oc.clone(), at.clone(), width);
+                            k.store(self.y.buf, at, value);
+                        }
+                    });
+                };
+                if multiplier == 1 {
+                    plane(k, ic.clone());
+                } else {
+                    k.for_range("mult", 0, multiplier, 1, |k, m| {
+                        plane(k, ic.clone() * multiplier + m);
+                    });
+                }
+            });
+        });
+    }
+
+    /// Output channel `oc`'s run over the padded plane, in tiles of the wide
+    /// form's rows by a panel.
+    fn emit_run(
+        &self,
+        k: &mut KernelBuilder,
+        scratch: BufId,
+        padded: PaddedPlane,
+        oc: Expr,
+        (tile, lanes): (Tile, u8),
+    ) {
+        let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
+        let (block, _) = tile_shape(tile.wide);
+        let w_plane = Expr::var(k.let_var("wplane", Ty::INDEX, oc * (kh * kw)));
+        let panel = padded.panel;
+        for first in (0..padded.rows).step_by(block) {
+            let rows = (padded.rows - first).min(block as i64);
+            let at = first * panel;
+            k.tile(GemmTile {
+                rows: rows as usize,
+                cols: panel as usize,
+                a: TileOperand {
+                    buf: self.w.buf,
+                    offset: w_plane.clone(),
+                    stride: 0,
+                },
+                b: TileOperand {
+                    buf: scratch,
+                    offset: Expr::index(at),
+                    stride: 1,
+                },
+                b_row: panel,
+                blocks: ColumnBlocks::ONE,
+                epilogue: Vec::new(),
+                y: TileOperand {
+                    buf: scratch,
+                    offset: Expr::index(padded.run_at + at),
+                    stride: panel,
+                },
+                reduction: vec![
+                    ReductionDim {
+                        count: kh as usize,
+                        a: kw,
+                        b: dh * padded.width,
+                    },
+                    ReductionDim {
+                        count: kw as usize,
+                        a: 1,
+                        b: dw,
+                    },
+                ],
+                accumulate: false,
+                lanes,
+            });
+        }
+    }
+}
+
+/// `(first column, width)` of the loads that copy a row of `w` elements:
+/// whole vectors, the last one overlapping its neighbour where `w` is not a
+/// multiple of `lanes` (the same values stored twice), scalars in a row
+/// narrower than a vector.
+fn row_pieces(w: i64, lanes: u8) -> Vec<(i64, u8)> {
+    let l = lanes as i64;
+    if w < l || lanes < 2 {
+        return (0..w).map(|c| (c, 1)).collect();
+    }
+    let mut pieces: Vec<(i64, u8)> = (0..w / l).map(|v| (v * l, lanes)).collect();
+    if w % l != 0 {
+        pieces.push((w - l, lanes));
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use nnc_ir::ops::Conv;
+    use nnc_ir::{DType, Op, Target};
+
+    use super::super::super::random_tensors::{random_small as random, rng};
+    use super::super::super::testing::{check_lowering_for, single_node_graph, test_target};
+    use super::row_pieces;
+
+    #[test]
+    fn row_pieces_cover_the_row_once_or_twice() {
+        assert_eq!(row_pieces(5, 4), vec![(0, 4), (1, 4)]);
+        assert_eq!(row_pieces(8, 4), vec![(0, 4), (4, 4)]);
+        assert_eq!(row_pieces(3, 4), vec![(0, 1), (1, 1), (2, 1)]);
+    }
+
+    /// Narrow planes (widths 1 to 9, heights 1 to 26) with pads 0 to 2 on
+    /// either side, dilations 1 and 2, kernels 1 x 1 to 5 x 5, channel
+    /// multipliers, at both wide levels, against the reference.
+    #[test]
+    fn padded_planes_match_the_reference() {
+        let mut rng = rng(59);
+        for round in 0..40 {
+            let width = 1 + round % 9;
+            let height = 1 + (round * 7) % 26;
+            let kernel = [1 + (round / 3) % 5, 1 + (round / 2) % 4];
+            let dilation = 1 + (round / 5) % 2;
+            let pads = [
+                (round % 3).min(kernel[0] - 1),
+                ((round / 2) % 3).min(kernel[1] - 1),
+                ((round / 4) % 3).min(kernel[0] - 1),
+                (round % 2).min(kernel[1] - 1),
+            ];
+            let (ih, iw) = (height + pads[0] + pads[2], width + pads[1] + pads[3]);
+            if ih < (kernel[0] - 1) * dilation + 1 || iw < (kernel[1] - 1) * dilation + 1 {
+                continue;
+            }
+            let channels = 1 + round % 3;
+            let multiplier = if round % 4 == 3 { 2 } else { 1 };
+            let outputs = channels * multiplier;
+            let x = random(
+                &mut rng,
+                DType::F32,
+                &[1 + round % 2, channels, height, width],
+            );
+            let wt = random(&mut rng, DType::F32, &[outputs, 1, kernel[0], kernel[1]]);
+            let b = random(&mut rng, DType::F32, &[outputs]);
+            let op = Op::Conv(Conv {
+                kernel_shape: kernel.to_vec(),
+                strides: vec![],
+                pads: pads.to_vec(),
+                dilations: vec![dilation; 2],
+                group: channels,
+            });
+            let inputs = [Some(&x), Some(&wt), Some(&b)];
+            let graph = single_node_graph(op, &inputs, &[1, 2], 1);
+            for features in [&["avx512f", "fma"][..], &["avx2", "fma"]] {
+                let target = Target {
+                    cpu_features: features.iter().map(|f| f.to_string()).collect(),
+                    ..test_target()
+                };
+                check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &target);
+            }
+        }
+    }
+}
