@@ -121,14 +121,16 @@ impl Depthwise<'_> {
                     Ty::INDEX,
                     (image.clone() * channels + ic.clone()) * (h * w),
                 ));
-                k.for_range("iy", 0, h, 1, |k, iy| {
+                row_blocks(k, h, &mut |k, iy, rows| {
                     let from =
                         Expr::var(k.let_var("from", Ty::INDEX, x_plane.clone() + iy.clone() * w));
                     let to = Expr::var(k.let_var("to", Ty::INDEX, (iy + ph) * wp + pw));
-                    for (col, width) in row_pieces(w, lanes) {
-                        let ty = Ty::vector(ElemType::F32, width);
-                        let value = Expr::load(self.x.buf, from.clone() + col, ty);
-                        k.store(scratch, to.clone() + col, value);
+                    for r in 0..rows {
+                        for (col, width) in row_pieces(w, lanes) {
+                            let ty = Ty::vector(ElemType::F32, width);
+                            let value = Expr::load(self.x.buf, from.clone() + (r * w + col), ty);
+                            k.store(scratch, to.clone() + (r * wp + col), value);
+                        }
                     }
                 });
                 let plane = |k: &mut KernelBuilder, oc: Expr| {
@@ -138,19 +140,21 @@ impl Depthwise<'_> {
                         (image.clone() * outputs + oc.clone()) * (oh * ow),
                     ));
                     self.emit_run(k, scratch, padded, oc.clone(), (tile, lanes));
-                    k.for_range("oy", 0, oh, 1, |k, oy| {
+                    row_blocks(k, oh, &mut |k, oy, rows| {
                         let from = Expr::var(k.let_var(
                             "from",
                             Ty::INDEX,
                             oy.clone() * wp + padded.run_at,
                         ));
                         let to = Expr::var(k.let_var("to", Ty::INDEX, y_plane.clone() + oy * ow));
-                        for (col, width) in row_pieces(ow, lanes) {
-                            let ty = Ty::vector(ElemType::F32, width);
-                            let value = Expr::load(scratch, from.clone() + col, ty);
-                            let at = to.clone() + col;
-                            let value = epi(k, value, oc.clone(), at.clone(), width);
-                            k.store(self.y.buf, at, value);
+                        for r in 0..rows {
+                            for (col, width) in row_pieces(ow, lanes) {
+                                let ty = Ty::vector(ElemType::F32, width);
+                                let value = Expr::load(scratch, from.clone() + (r * wp + col), ty);
+                                let at = to.clone() + (r * ow + col);
+                                let value = epi(k, value, oc.clone(), at.clone(), width);
+                                k.store(self.y.buf, at, value);
+                            }
                         }
                     });
                 };
@@ -219,6 +223,29 @@ impl Depthwise<'_> {
                 lanes,
             });
         }
+    }
+}
+
+/// Rows copied per loop iteration: the copies' loop counter and index
+/// arithmetic are paid once per block (two or three vectors a row alone are
+/// fewer instructions than the loop around them).
+const ROWS_PER_BLOCK: i64 = 4;
+
+/// `body(k, first row, rows)` over `count` rows: blocks of [`ROWS_PER_BLOCK`]
+/// in a loop, then the last rows together.
+fn row_blocks(
+    k: &mut KernelBuilder,
+    count: i64,
+    body: &mut dyn FnMut(&mut KernelBuilder, Expr, i64),
+) {
+    let blocked = count / ROWS_PER_BLOCK * ROWS_PER_BLOCK;
+    if blocked > 0 {
+        k.for_range("rows", 0, blocked, ROWS_PER_BLOCK, |k, row| {
+            body(k, row, ROWS_PER_BLOCK)
+        });
+    }
+    if count > blocked {
+        body(k, Expr::index(blocked), count - blocked);
     }
 }
 
