@@ -272,7 +272,40 @@ mod tests {
 
     use super::super::super::random_tensors::{random_small as random, rng};
     use super::super::super::testing::{check_lowering_for, single_node_graph, test_target};
+    use super::super::super::{ExtraBuffer, lower_node_full};
     use super::row_pieces;
+
+    /// A keyword-spotting net's 3 x 3 depthwise convolution on 25 x 5 maps
+    /// takes the padded form at both wide levels (a scratch buffer of the
+    /// padded plane and the run), the row-tiled ones on portable targets.
+    #[test]
+    fn narrow_planes_take_the_padded_form_on_wide_targets() {
+        let mut rng = rng(61);
+        let x = random(&mut rng, DType::F32, &[1, 4, 25, 5]);
+        let wt = random(&mut rng, DType::F32, &[4, 1, 3, 3]);
+        let op = Op::Conv(Conv {
+            kernel_shape: vec![3, 3],
+            strides: vec![],
+            pads: vec![1; 4],
+            dilations: vec![],
+            group: 4,
+        });
+        let graph = single_node_graph(op, &[Some(&x), Some(&wt)], &[1], 1);
+        let (_, node) = graph.nodes().next().unwrap();
+        for (features, padded) in [
+            (&["avx512f", "fma"][..], true),
+            (&["avx2", "fma"], true),
+            (&[], false),
+        ] {
+            let target = Target {
+                cpu_features: features.iter().map(|f| f.to_string()).collect(),
+                ..test_target()
+            };
+            let lowered = lower_node_full(&graph, node, &target).unwrap();
+            let scratch = matches!(lowered.extras[..], [ExtraBuffer::Scratch { .. }]);
+            assert_eq!(scratch, padded, "{features:?}");
+        }
+    }
 
     #[test]
     fn row_pieces_cover_the_row_once_or_twice() {
