@@ -330,7 +330,7 @@ impl Convolution<'_> {
                 ctx.add_extra(ExtraBuffer::Scratch {
                     bytes: 4 * padded.elements(),
                 });
-                dw.emit_padded(k, scratch, padded, (tile, self.lanes), &epilogue);
+                dw.emit_padded(k, scratch, padded, self.lanes, &epilogue);
             }
             None => dw.emit(k, tile, self.lanes, &epilogue),
         }

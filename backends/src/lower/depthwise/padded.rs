@@ -6,8 +6,8 @@
 //! padded width `Wp` reads padded element `o + kh * dh * Wp + kw * dw` at every
 //! tap, whatever the column: the outputs of the whole plane, the border
 //! columns' garbage between the rows included, are one run, cut into tile rows
-//! of a column panel (`b_row` = the panel), computed in full vectors whose
-//! inputs are memory operands, with no masks. The outputs are then copied out
+//! of a few vectors (`b_row` = the tile's columns), computed in full vectors
+//! whose inputs are memory operands, with no masks. The outputs are then copied out
 //! of the run into Y through the epilogue, one row of Y at a time.
 //!
 //! What it costs is the copies in and out (a load and a store per vector) and
@@ -23,14 +23,21 @@ use nnc_ir::kernel::{
 };
 
 use super::super::gemm::Epilogue;
-use super::wide::tile_shape;
-use super::{Depthwise, Tile};
+use super::Depthwise;
 
 /// Largest scratch (f32 elements) the padded form takes: it stays in L1.
 const MAX_SCRATCH_ELEMENTS: i64 = 8192;
 
 /// Widest output row the padded form takes (wider rows have wide interiors).
 const MAX_OUTPUT_COLUMNS: i64 = 48;
+
+/// Tile rows by outputs per tile row of the run, at every wide level: a tile
+/// 8 columns wide takes the AVX2 form (one ymm accumulator per row, 12 rows);
+/// on this machine's AVX-512 core (a Zen 4, 512-bit FMAs in two halves) it
+/// measured faster than 4 rows by 3 zmm vectors (kws_dscnn's depthwise 25 x 5
+/// planes: 29 against 25 GFLOP/s) or 6 rows by one zmm (27), mostly in the
+/// copy out, whose 128-bit loads read what the tile stored just before.
+const RUN_TILE: (i64, i64) = (12, 8);
 
 /// The scratch: the padded plane (`height x width`, then zeros as far as the
 /// run reads), then the run of `rows x panel` outputs.
@@ -71,7 +78,7 @@ impl Depthwise<'_> {
         // The last output reads `(o - 1) + (k - 1) * d` of the padded plane.
         let height = (ph + h).max(oh + (kh - 1) * dh);
         let width = (pw + w).max(ow + (kw - 1) * dw);
-        let panel = tile_shape(level).1 as i64;
+        let panel = RUN_TILE.1;
         let outputs = (oh - 1) * width + ow;
         let rows = (outputs + panel - 1) / panel;
         let reach = (kh - 1) * dh * width + (kw - 1) * dw;
@@ -93,7 +100,7 @@ impl Depthwise<'_> {
         k: &mut KernelBuilder,
         scratch: BufId,
         padded: PaddedPlane,
-        (tile, lanes): (Tile, u8),
+        lanes: u8,
         epi: Epilogue,
     ) {
         let (h, w, oh, ow) = self.dims();
@@ -139,7 +146,7 @@ impl Depthwise<'_> {
                         Ty::INDEX,
                         (image.clone() * outputs + oc.clone()) * (oh * ow),
                     ));
-                    self.emit_run(k, scratch, padded, oc.clone(), (tile, lanes));
+                    self.emit_run(k, scratch, padded, oc.clone(), lanes);
                     row_blocks(k, oh, &mut |k, oy, rows| {
                         let from = Expr::var(k.let_var(
                             "from",
@@ -169,18 +176,18 @@ impl Depthwise<'_> {
         });
     }
 
-    /// Output channel `oc`'s run over the padded plane, in tiles of the wide
-    /// form's rows by a panel.
+    /// Output channel `oc`'s run over the padded plane, in tiles of
+    /// [`RUN_TILE`].
     fn emit_run(
         &self,
         k: &mut KernelBuilder,
         scratch: BufId,
         padded: PaddedPlane,
         oc: Expr,
-        (tile, lanes): (Tile, u8),
+        lanes: u8,
     ) {
         let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
-        let (block, _) = tile_shape(tile.wide);
+        let block = RUN_TILE.0 as usize;
         let w_plane = Expr::var(k.let_var("wplane", Ty::INDEX, oc * (kh * kw)));
         let panel = padded.panel;
         for first in (0..padded.rows).step_by(block) {

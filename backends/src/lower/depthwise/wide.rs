@@ -27,7 +27,7 @@ use super::{Depthwise, Plane, Span, Tile, interior, taps_inside};
 
 /// Output rows per tile and the widest column panel, per microkernel level:
 /// `rows x panel / lanes` accumulators fill most of the registers.
-pub(super) fn tile_shape(level: Microkernel) -> (usize, usize) {
+fn tile_shape(level: Microkernel) -> (usize, usize) {
     match level {
         Microkernel::Avx512 => (8, 48),
         _ => (6, 16),
