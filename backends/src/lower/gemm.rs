@@ -80,12 +80,13 @@ impl Tile {
     /// back to the loop's registers), so the fewest tiles are the cheapest:
     /// [`COLUMN_ROWS`] high, or a lower height that divides `m` into as many
     /// tiles (40 rows as 4 x 10 rather than 3 x 12 + 4), which leaves no short
-    /// tile. A long epilogue caps the height at [`LONG_EPILOGUE_ROWS`].
+    /// tile. A long epilogue caps the height at [`LONG_EPILOGUE_ROWS`] on the
+    /// portable level (the wide levels' own products were tuned as they are).
     fn for_rows(self, m: usize, long_epilogue: bool) -> Tile {
         if self.vectors != 1 || self.rows != COLUMN_ROWS {
             return self;
         }
-        let most = if long_epilogue {
+        let most = if long_epilogue && self.wide == Microkernel::Portable {
             LONG_EPILOGUE_ROWS
         } else {
             COLUMN_ROWS
