@@ -105,11 +105,12 @@ const COLUMN_ROWS: usize = 12;
 
 /// The height of a column tile whose epilogue is long (GELU's erf). The tile
 /// applies it in registers, one accumulator after another, while the others
-/// wait in theirs: with 12 rows, 11 waiting accumulators left too few registers
-/// for the polynomial's constants and temporaries, and both were spilled. With
-/// 8 rows, convnext_atto (portable, x86_64) ran in a lower minimum latency on
-/// every one of four alternating rounds on a loaded machine (54-65 ms against
-/// 67-69), at the price of a B load per 8 FMAs instead of per 12.
+/// wait in theirs; fewer waiting accumulators leave the polynomial more
+/// registers. Measured on convnext_atto (`--cpu avx2,fma --kernels portable`,
+/// six alternating rounds, quiet machine): 32.8-34.4 ms median against
+/// 34.2-36.2 with 12 rows, its Conv+Gelu kernels 15.5-16.0 ms against
+/// 16.8-17.0. (The erf's constants are still reloaded from the stack, about 20
+/// per vector either way: they outnumber the registers.)
 const LONG_EPILOGUE_ROWS: usize = 8;
 
 /// A strided matrix in a buffer: element `(r, c)` is at `offset + r * row + c * col`.
