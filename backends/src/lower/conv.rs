@@ -24,6 +24,10 @@
 //! each output is one accumulation in a local, guarded by that divisibility.
 
 mod channels;
+mod parity;
+mod polyphase;
+#[cfg(test)]
+mod polyphase_tests;
 #[cfg(test)]
 mod tests;
 mod tiled;
@@ -88,7 +92,9 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));
             } else if let Some(interior) = conv.tiled_interior() {
                 let tile = gemm::Tile::for_target(ctx.target);
-                if conv.wide_applies(tile.wide) {
+                if conv.polyphase_applies(tile.wide) {
+                    conv.emit_polyphase(&mut k, ctx, tile.wide);
+                } else if conv.wide_applies(tile.wide) {
                     conv.emit_tiled_wide(&mut k, tile.wide, interior);
                 } else {
                     conv.emit_tiled(&mut k, tile, interior);
