@@ -90,7 +90,9 @@ impl Convolution<'_> {
                     let from = channel.clone() + (r.clone() - pad_h) * in_w;
                     let from = Expr::var(k.let_var("xrow", Ty::INDEX, from));
                     let to = Expr::var(k.let_var("srow", Ty::INDEX, ci.clone() * plane + r * row));
-                    stage_row(k, lanes, self.x.buf, &from, in_w, pad_w, scratch, &to, at.half);
+                    stage_row(
+                        k, lanes, self.x.buf, &from, in_w, pad_w, scratch, &to, at.half,
+                    );
                 });
             });
             k.for_range("g", 0, self.group as i64, 1, |k, g| {
@@ -144,7 +146,9 @@ impl Convolution<'_> {
                             },
                             b: gemm::Matrix {
                                 buf: scratch,
-                                offset: x_chans.clone() + oh.clone() * (stride_h * row) + parity * at.half,
+                                offset: x_chans.clone()
+                                    + oh.clone() * (stride_h * row)
+                                    + parity * at.half,
                                 row: 0,
                                 col: 1,
                             },

@@ -241,7 +241,9 @@ impl Convolution<'_> {
                     let from =
                         Expr::var(k.let_var("xrow", Ty::INDEX, channel.clone() + ih.clone() * w));
                     let to = i.clone() * (2 * at.half) + at.padded;
-                    stage_row(k, self.lanes, self.x.buf, &from, w, pad_w, at.scratch, &to, at.half);
+                    stage_row(
+                        k, self.lanes, self.x.buf, &from, w, pad_w, at.scratch, &to, at.half,
+                    );
                 },
                 |k| {
                     for parity in 0..2 {
