@@ -19,9 +19,11 @@ use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim, 
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
 use super::super::gemm_tiles::{self, TileSteps};
+use super::super::signature::Operand;
 use super::super::{ExtraBuffer, LowerCtx};
 use super::parity::stage_row;
-use super::{Convolution, row_loop, strides};
+use super::{Convolution, Geometry, row_loop, strides};
+use nnc_ir::{DType, TensorType};
 
 /// Where the staged image lies: `rows` rows per channel from input row
 /// `-pad_h`, each `2 * half` floats (even columns, then odd).
@@ -52,6 +54,10 @@ impl Convolution<'_> {
 
     /// Emits the polyphase form (see the module doc); `polyphase_applies` holds.
     pub(super) fn emit_polyphase(&self, k: &mut KernelBuilder, ctx: &LowerCtx, level: Microkernel) {
+        if self.reads_inside_pointwise() {
+            self.emit_subsampled(k, ctx);
+            return;
+        }
         let (xshape, yshape) = (self.x.shape(), self.y.shape());
         let (c, m) = (xshape[1], yshape[1]);
         let (cg, mg) = (c / self.group, m / self.group);
@@ -204,6 +210,69 @@ impl Convolution<'_> {
                 }
             });
         });
+    }
+}
+
+impl Convolution<'_> {
+    /// A 1x1 convolution whose every output reads inside the image (a ResNet
+    /// downsample): only the even columns of every `stride_h`-th row are read.
+    fn reads_inside_pointwise(&self) -> bool {
+        let (in_h, in_w) = (self.x.shape()[2] as i64, self.x.shape()[3] as i64);
+        let (out_h, out_w) = (self.y.shape()[2] as i64, self.y.shape()[3] as i64);
+        self.geo.kernel == [1, 1]
+            && self.geo.pads == [0, 0]
+            && (out_h - 1) * self.geo.strides[0] < in_h
+            && (out_w - 1) * 2 < in_w
+    }
+
+    /// The pixels a 1x1 convolution reads, gathered into scratch as a dense
+    /// `N x C x out_h x out_w` image, then the pointwise product over all of
+    /// an image's output pixels at once (narrow rows need no column blocks).
+    fn emit_subsampled(&self, k: &mut KernelBuilder, ctx: &LowerCtx) {
+        let (xshape, yshape) = (self.x.shape(), self.y.shape());
+        let (n, c) = (xshape[0], xshape[1]);
+        let (in_h, in_w) = (xshape[2] as i64, xshape[3] as i64);
+        let (out_h, out_w) = (yshape[2], yshape[3]);
+        let total = n * c * out_h * out_w;
+        let scratch = k.buffer("scratch", ElemType::F32, total, true);
+        ctx.add_extra(ExtraBuffer::Scratch { bytes: 4 * total });
+        ctx.set_form("polyphase");
+        let stride_h = self.geo.strides[0];
+        let lanes = self.lanes;
+        k.for_range("nc", 0, (n * c) as i64, 1, |k, nc| {
+            k.for_range("oh", 0, out_h as i64, 1, |k, oh| {
+                let from = nc.clone() * (in_h * in_w) + oh.clone() * (stride_h * in_w);
+                let from = Expr::var(k.let_var("xrow", Ty::INDEX, from));
+                let to = (nc.clone() * out_h as i64 + oh) * out_w as i64;
+                let to = Expr::var(k.let_var("srow", Ty::INDEX, to));
+                row_loop(k, 0, out_w as i64, lanes, &mut |k, ow, width| {
+                    let column = |l: i64| {
+                        Expr::load(self.x.buf, from.clone() + (ow.clone() + l) * 2, Ty::F32)
+                    };
+                    let value = if width == 1 {
+                        column(0)
+                    } else {
+                        Expr::lanes((0..width as i64).map(column).collect())
+                    };
+                    k.store(scratch, to.clone() + ow, value);
+                });
+            });
+        });
+        let staged = Operand {
+            buf: scratch,
+            ty: TensorType::new(DType::F32, vec![n, c, out_h, out_w]),
+        };
+        let pointwise = Convolution {
+            x: &staged,
+            geo: Geometry {
+                kernel: vec![1, 1],
+                strides: vec![1, 1],
+                dilations: vec![1, 1],
+                pads: vec![0, 0],
+            },
+            ..*self
+        };
+        pointwise.emit_pointwise(k, gemm::Tile::for_target(ctx.target));
     }
 }
 
