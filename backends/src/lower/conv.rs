@@ -7,6 +7,9 @@
 //! Conv, f32, 2-D depthwise (one input channel per group): register tiles
 //! along the output rows, see `depthwise`.
 //!
+//! Conv, f32, 2-D, stride 2 along the row: rows staged as their even and odd
+//! columns so that the wide tiles read stride 1, see `polyphase`.
+//!
 //! Conv, f32, with at least one output column whose every tap reads inside the
 //! image (most layers, pointwise and strided ones included): the GEMM
 //! microkernel, see `tiled`.

@@ -116,3 +116,25 @@ fn polyphase_with_fused_steps() {
         }
     }
 }
+
+/// The portable level takes only the subsampled 1x1 form: a 1x1 stride-2
+/// conv reading inside the image, not one with end pads, nor a 3x3.
+#[test]
+fn portable_takes_only_subsampled_pointwise() {
+    let mut rng = rng(43);
+    let target = test_target();
+    for (kernel, pads, form_wanted) in [
+        (1, vec![0; 4], Some("polyphase")),
+        (1, vec![0, 0, 1, 1], None),
+        (3, vec![1; 4], None),
+    ] {
+        let x = random(&mut rng, DType::F32, &[1, 6, 10, 13]);
+        let wt = random(&mut rng, DType::F32, &[9, 6, kernel, kernel]);
+        let b = random(&mut rng, DType::F32, &[9]);
+        let op = conv([kernel; 2], [2, 2], pads);
+        let inputs = [Some(&x), Some(&wt), Some(&b)];
+        assert_eq!(form(op.clone(), &inputs, &target), form_wanted);
+        let graph = single_node_graph(op, &inputs, &[1, 2], 1);
+        check_lowering_for(&graph, &inputs, 1e-4, 1e-4, &target);
+    }
+}
