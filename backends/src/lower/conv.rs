@@ -7,6 +7,9 @@
 //! Conv, f32, 2-D depthwise (one input channel per group): register tiles
 //! along the output rows, see `depthwise`.
 //!
+//! Conv, f32, 2-D, stride 2 along the row: rows staged as their even and odd
+//! columns so that the wide tiles read stride 1, see `polyphase`.
+//!
 //! Conv, f32, with at least one output column whose every tap reads inside the
 //! image (most layers, pointwise and strided ones included): the GEMM
 //! microkernel, see `tiled`.
@@ -24,6 +27,10 @@
 //! each output is one accumulation in a local, guarded by that divisibility.
 
 mod channels;
+mod parity;
+mod polyphase;
+#[cfg(test)]
+mod polyphase_tests;
 #[cfg(test)]
 mod tests;
 mod tiled;
@@ -88,7 +95,9 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));
             } else if let Some(interior) = conv.tiled_interior() {
                 let tile = gemm::Tile::for_target(ctx.target);
-                if conv.wide_applies(tile.wide) {
+                if conv.polyphase_applies(tile.wide) {
+                    conv.emit_polyphase(&mut k, ctx, tile.wide);
+                } else if conv.wide_applies(tile.wide) {
                     conv.emit_tiled_wide(&mut k, tile.wide, interior);
                 } else {
                     conv.emit_tiled(&mut k, tile, interior);

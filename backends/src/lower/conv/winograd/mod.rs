@@ -40,6 +40,7 @@ use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty};
 
 use super::super::gemm;
 use super::super::{ExtraBuffer, LowerCtx};
+use super::parity::{parity_range, stage_row};
 use super::{Convolution, row_loop};
 
 /// Fewest input and output channels for which Winograd is chosen. The
@@ -212,8 +213,8 @@ impl Convolution<'_> {
     }
 
     /// Copies the input rows of tile rows `th0..th0 + rows` (channel `ci`)
-    /// into the padded rows, split into even and odd columns (gathered lane by lane: the one
-    /// place the inputs are read two apart); rows outside the image become zeros.
+    /// into the padded rows, split into even and odd columns (`parity`); rows
+    /// outside the image become zeros.
     fn stage_input_rows(
         &self,
         k: &mut KernelBuilder,
@@ -239,24 +240,10 @@ impl Convolution<'_> {
                 |k| {
                     let from =
                         Expr::var(k.let_var("xrow", Ty::INDEX, channel.clone() + ih.clone() * w));
-                    for parity in 0..2 {
-                        // Padded column `2q + parity` is input column `2q + parity - pad_w`.
-                        let shift = parity - pad_w;
-                        let (q0, q1) = parity_range(at.half, w, shift);
-                        let row = (i.clone() * 2 + parity) * at.half + at.padded;
-                        row_loop(k, q0, q1, self.lanes, &mut |k, q, n| {
-                            let column = |l: i64| from.clone() + (q.clone() + l) * 2 + shift;
-                            let x = if n == 1 {
-                                Expr::load(self.x.buf, column(0), Ty::F32)
-                            } else {
-                                let lanes = (0..n as i64)
-                                    .map(|l| Expr::load(self.x.buf, column(l), Ty::F32))
-                                    .collect();
-                                Expr::lanes(lanes)
-                            };
-                            k.store(at.scratch, q + row.clone(), x);
-                        });
-                    }
+                    let to = i.clone() * (2 * at.half) + at.padded;
+                    stage_row(
+                        k, self.lanes, self.x.buf, &from, w, pad_w, at.scratch, &to, at.half,
+                    );
                 },
                 |k| {
                     for parity in 0..2 {
@@ -305,14 +292,6 @@ impl Convolution<'_> {
             }
         }
     }
-}
-
-/// The elements `q` in `[0, half)` of a padded row's even or odd columns whose
-/// input column `2q + shift` lies in `[0, w)` (empty as `(0, 0)`).
-fn parity_range(half: i64, w: i64, shift: i64) -> (i64, i64) {
-    let q0 = ((-shift).max(0) + 1) / 2;
-    let q1 = ((w - 1 - shift).div_euclid(2) + 1).min(half);
-    if q0 < q1 { (q0, q1) } else { (0, 0) }
 }
 
 /// `U[xi][m][c] = (G g G^T)[xi]` for each filter `g = W[m][c]`, with `G` the
