@@ -184,6 +184,27 @@ struct Convolution<'a> {
     /// The fused steps applied before each store (empty for a plain Conv).
     fusion: &'a Epilogue,
 }
+/// Runs `block(k, first, count)` over `total` output channels, `chunk` at a time
+/// (whole chunks in a loop, then the rest): the chunk's weights stay in L2 while
+/// every output row passes by.
+fn for_channel_chunks(
+    k: &mut KernelBuilder,
+    total: usize,
+    chunk: usize,
+    block: &dyn Fn(&mut KernelBuilder, Expr, usize),
+) {
+    let chunked = total - total % chunk;
+    if chunked > chunk {
+        k.for_range("mc", 0, chunked as i64, chunk as i64, |k, m0| {
+            block(k, m0, chunk)
+        });
+    } else if chunked > 0 {
+        block(k, Expr::index(0), chunked);
+    }
+    if total > chunked {
+        block(k, Expr::index(chunked as i64), total - chunked);
+    }
+}
 
 /// Row-major strides of `shape` as i64.
 fn strides(shape: &[usize]) -> Vec<i64> {

@@ -142,3 +142,23 @@ pub fn assert_close(got: &Tensor, want: &Tensor, rtol: f64, atol: f64, what: &st
         assert!(same, "{what}: element {i}: got {a}, expected {b}");
     }
 }
+
+/// Two epilogues a fused Conv often carries, for tests of where they run: a
+/// residual Add (operand 0) then ReLU, and a Clip.
+pub fn residual_relu_and_clip() -> [Vec<nnc_ir::ops::Step>; 2] {
+    use nnc_ir::ops::{Binary, Step, Unary};
+    [
+        vec![
+            Step::Binary {
+                op: Binary::Add,
+                operand: 0,
+                swapped: false,
+            },
+            Step::Unary(Unary::Relu),
+        ],
+        vec![Step::Clip {
+            min: Some(-0.1),
+            max: Some(0.1),
+        }],
+    ]
+}

@@ -27,7 +27,7 @@ use super::super::gemm_tiles::{self, TileSteps};
 use super::super::signature::Operand;
 use super::super::{ExtraBuffer, LowerCtx};
 use super::parity::stage_row;
-use super::{Convolution, Geometry, row_loop, strides};
+use super::{Convolution, Geometry, for_channel_chunks, row_loop, strides};
 use nnc_ir::{DType, TensorType};
 
 /// Where the staged image lies: `rows` rows per channel from input row
@@ -205,17 +205,7 @@ impl Convolution<'_> {
                         });
                     }
                 };
-                let chunked = mg - mg % chunk;
-                if chunked > chunk {
-                    k.for_range("mc", 0, chunked as i64, chunk as i64, |k, m0| {
-                        block(k, m0, chunk)
-                    });
-                } else if chunked > 0 {
-                    block(k, Expr::index(0), chunked);
-                }
-                if mg > chunked {
-                    block(k, Expr::index(chunked as i64), mg - chunked);
-                }
+                for_channel_chunks(k, mg, chunk, &block);
             });
         });
     }

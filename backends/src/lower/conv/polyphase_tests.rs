@@ -5,12 +5,14 @@
 //! output channel tails, with and without bias, fused residual Add + ReLU and
 //! Clip.
 
-use nnc_ir::ops::{Binary, Conv, Fused, Step, Unary};
+use nnc_ir::ops::{Conv, Fused};
 use nnc_ir::{DType, Op, Target, Tensor};
 use rand::Rng;
 
 use super::super::random_tensors::{random_small as random, rng};
-use super::super::testing::{check_lowering_for, single_node_graph, test_target};
+use super::super::testing::{
+    check_lowering_for, residual_relu_and_clip, single_node_graph, test_target,
+};
 
 fn wide_targets() -> [Target; 2] {
     let with = |features: &[&str]| Target {
@@ -78,20 +80,7 @@ fn polyphase_convs_match_the_reference() {
 #[test]
 fn polyphase_with_fused_steps() {
     let mut rng = rng(42);
-    let steps = [
-        vec![
-            Step::Binary {
-                op: Binary::Add,
-                operand: 0,
-                swapped: false,
-            },
-            Step::Unary(Unary::Relu),
-        ],
-        vec![Step::Clip {
-            min: Some(-0.1),
-            max: Some(0.1),
-        }],
-    ];
+    let steps = residual_relu_and_clip();
     for (round, target) in wide_targets().iter().enumerate() {
         for (kernel, pad) in [(1, 0), (3, 1), (7, 3)] {
             let (c, m, h, w) = (3, 10, 9, 13 + 4 * round);

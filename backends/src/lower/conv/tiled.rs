@@ -28,7 +28,7 @@ use nnc_ir::kernel::{
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
 use super::super::gemm_tiles;
-use super::{Convolution, nest, strides, walk_window};
+use super::{Convolution, for_channel_chunks, nest, strides, walk_window};
 
 impl Convolution<'_> {
     /// A tile's accumulated `acc` of output channel `oc` at output index `at`,
@@ -283,17 +283,7 @@ impl Convolution<'_> {
                         }
                     });
                 };
-                let chunked = mg - mg % chunk;
-                if chunked > chunk {
-                    k.for_range("mc", 0, chunked as i64, chunk as i64, |k, m0| {
-                        rows_block(k, m0, chunk)
-                    });
-                } else if chunked > 0 {
-                    rows_block(k, Expr::index(0), chunked);
-                }
-                if mg > chunked {
-                    rows_block(k, Expr::index(chunked as i64), mg - chunked);
-                }
+                for_channel_chunks(k, mg, chunk, &rows_block);
             });
         });
     }

@@ -34,7 +34,7 @@ use nnc_ir::kernel::{ColumnBlocks, ElemType, Expr, KernelBuilder, ReductionDim};
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
 use super::super::gemm_tiles::{self, TileSteps};
-use super::{Convolution, strides};
+use super::{Convolution, for_channel_chunks, strides};
 
 impl Convolution<'_> {
     /// Whether the wide tile form applies: f32, two spatial dims, a row stride
@@ -337,17 +337,7 @@ impl Convolution<'_> {
                         });
                     }
                 };
-                let chunked = mg - mg % chunk;
-                if chunked > chunk {
-                    k.for_range("mc", 0, chunked as i64, chunk as i64, |k, m0| {
-                        block(k, m0, chunk)
-                    });
-                } else if chunked > 0 {
-                    block(k, Expr::index(0), chunked);
-                }
-                if mg > chunked {
-                    block(k, Expr::index(chunked as i64), mg - chunked);
-                }
+                for_channel_chunks(k, mg, chunk, &block);
             });
         });
     }

@@ -4,12 +4,14 @@
 //! the portable target and with the AVX-512 and AVX2 tiles (their tile
 //! statements interpreted as their expansion); and when it is (not) chosen.
 
-use nnc_ir::ops::{Binary, Conv, Fused, Step, Unary};
+use nnc_ir::ops::{Conv, Fused};
 use nnc_ir::{DType, Op, Target, Tensor};
 use rand::Rng;
 
 use super::super::super::random_tensors::{random_small as random, rng};
-use super::super::super::testing::{check_lowering_for, single_node_graph, test_target};
+use super::super::super::testing::{
+    check_lowering_for, residual_relu_and_clip, single_node_graph, test_target,
+};
 use super::MIN_CHANNELS;
 
 fn targets() -> [Target; 3] {
@@ -89,20 +91,7 @@ fn winograd_blocks_of_tile_rows() {
 #[test]
 fn winograd_with_fused_steps() {
     let mut rng = rng(33);
-    let steps = [
-        vec![
-            Step::Binary {
-                op: Binary::Add,
-                operand: 0,
-                swapped: false,
-            },
-            Step::Unary(Unary::Relu),
-        ],
-        vec![Step::Clip {
-            min: Some(-0.1),
-            max: Some(0.1),
-        }],
-    ];
+    let steps = residual_relu_and_clip();
     for (round, target) in targets().iter().enumerate() {
         let (c, m, h, w) = (17, 16, 7, 5 + round);
         let x = random(&mut rng, DType::F32, &[1, c, h, w]);
