@@ -173,6 +173,12 @@ impl Depthwise<'_> {
         (xs[2] as i64, xs[3] as i64, ys[2] as i64, ys[3] as i64)
     }
 
+    /// Images, input channels and output channels.
+    fn counts(&self) -> (i64, i64, i64) {
+        let (xs, ys) = (self.x.shape(), self.y.shape());
+        (xs[0] as i64, xs[1] as i64, ys[1] as i64)
+    }
+
     /// Kernel size, stride, dilation and leading pad along spatial axis `d`
     /// (0: rows, 1: columns).
     fn axis(&self, d: usize) -> (i64, i64, i64, i64) {
@@ -187,11 +193,7 @@ impl Depthwise<'_> {
     /// The whole convolution: every image and output channel, one plane each.
     pub fn emit(&self, k: &mut KernelBuilder, tile: Tile, lanes: u8, epilogue: Epilogue) {
         let (h, w, oh, ow) = self.dims();
-        let (images, channels, outputs) = (
-            self.x.shape()[0] as i64,
-            self.x.shape()[1] as i64,
-            self.y.shape()[1] as i64,
-        );
+        let (images, channels, outputs) = self.counts();
         let multiplier = outputs / channels;
         let taps = self.kernel[0] * self.kernel[1];
         let run = self.flat_run(k, lanes);

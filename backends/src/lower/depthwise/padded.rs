@@ -104,11 +104,7 @@ impl Depthwise<'_> {
         epi: Epilogue,
     ) {
         let (h, w, oh, ow) = self.dims();
-        let (images, channels, outputs) = (
-            self.x.shape()[0] as i64,
-            self.x.shape()[1] as i64,
-            self.y.shape()[1] as i64,
-        );
+        let (images, channels, outputs) = self.counts();
         let multiplier = outputs / channels;
         let l = lanes as i64;
         let elements = padded.elements() as i64;
