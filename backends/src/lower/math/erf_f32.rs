@@ -14,7 +14,7 @@
 //! left is `erfc |x|` to an absolute 5e-8, not to a relative precision: GELU's
 //! left tail, `x/2 · (1 + erf(x/√2))`, is then exact to ~1e-7 absolute.
 
-use nnc_ir::kernel::{CompareOp, Expr};
+use nnc_ir::kernel::{BinaryOp, CompareOp, Expr};
 
 use super::FloatMath;
 
@@ -65,10 +65,19 @@ impl FloatMath<'_> {
     fn erf_f32_parts(&mut self, a: &Expr) -> Parts {
         let small = a.clone().compare(CompareOp::Lt, self.c(SPLIT));
         let z = self.let_("erf_z", a.clone() * a.clone());
-        // The tail's fit is evaluated at |x| itself, unclamped: the lanes outside
-        // [SPLIT, SATURATION] discard it (they take the small form, or 0 past
-        // the saturation), and a NaN still reaches the result through it.
-        let t = a.clone();
+        // The tail's fit is evaluated at |x| lowered to the saturation (a NaN
+        // stays NaN): the small lanes discard it, and past the saturation the
+        // fit's value at 4, just below zero (-3.7e-8), is raised to the 0 that
+        // erfc rounds to there. `4 < a ? 4 : a` is one `minps` on x86_64,
+        // where testing `a > 4` apart cost a compare and a blend. (The wide
+        // microkernels' GELU, `microkernel/activation.rs`, still masks those
+        // lanes to 0: the same values.)
+        let cap = self.c(SATURATION);
+        let t = cap
+            .clone()
+            .compare(CompareOp::Lt, a.clone())
+            .select(cap, a.clone());
+        let t = self.let_("erf_t", t);
         // Each lane needs only one of the two quotients P/Q and R/S: selecting
         // numerator and denominator first costs one division instead of two
         // (the division is the slowest step), and gives each lane the same
@@ -93,8 +102,7 @@ impl FloatMath<'_> {
             .clone()
             .compare(CompareOp::Lt, self.c(0.0))
             .select(self.c(0.0), tail);
-        let beyond = a.clone().compare(CompareOp::Gt, self.c(SATURATION));
-        let erfc_tail = self.let_("erfc_tail", Self::sel(beyond, self.c(0.0), tail));
+        let erfc_tail = self.let_("erfc_tail", tail);
         Parts {
             small,
             erf_small,
@@ -102,10 +110,26 @@ impl FloatMath<'_> {
         }
     }
 
+    /// |x| and the sign bit of x (as integer bits), each one bitwise op: the
+    /// IR's `abs` becomes three instructions on x86_64 (the mask is built in a
+    /// register), an `and` with a constant one.
+    fn erf_f32_abs(&mut self, x: &Expr) -> (Expr, Expr) {
+        let (_, _, sign_mask) = self.layout();
+        let magnitude = self
+            .bits(x.clone())
+            .binary(BinaryOp::And, self.ci(!sign_mask));
+        let a = self.let_("erf_a", self.float_of_bits(magnitude));
+        let sign = self
+            .bits(x.clone())
+            .binary(BinaryOp::Xor, self.bits(a.clone()));
+        let sign = self.let_int("erf_sign", sign);
+        (a, sign)
+    }
+
     /// erf x for f32 values (scalars or vectors).
     pub(super) fn erf_f32(&mut self, x: Expr) -> Expr {
         let x = self.let_("erf_x", x);
-        let a = self.let_("erf_a", self.abs(x.clone()));
+        let (a, _) = self.erf_f32_abs(&x);
         let p = self.erf_f32_parts(&a);
         let large = self.c(1.0) - p.erfc_tail;
         let magnitude = Self::sel(p.small, p.erf_small, large);
@@ -116,14 +140,14 @@ impl FloatMath<'_> {
     /// 1 + erf x for f32 values; erfc |x| directly on the left.
     pub(super) fn one_plus_erf_f32(&mut self, x: Expr) -> Expr {
         let x = self.let_("erf_x", x);
-        let a = self.let_("erf_a", self.abs(x.clone()));
+        let (a, sign) = self.erf_f32_abs(&x);
         let p = self.erf_f32_parts(&a);
         let negative = x.compare(CompareOp::Lt, self.c(0.0));
-        let small = Self::sel(
-            negative.clone(),
-            self.c(1.0) - p.erf_small.clone(),
-            self.c(1.0) + p.erf_small,
-        );
+        // Below the split, `x < 0 ? 1 - erf : 1 + erf` as `1 + erf` with the
+        // sign of x (erf|x| >= 0; x - y is x + -y exactly): a bitwise xor and
+        // an add instead of an add, a subtraction and a blend.
+        let signed = self.float_of_bits(self.bits(p.erf_small).binary(BinaryOp::Xor, sign));
+        let small = self.c(1.0) + signed;
         let large = Self::sel(negative, p.erfc_tail.clone(), self.c(2.0) - p.erfc_tail);
         let v = Self::sel(p.small, small, large);
         self.let_("one_plus_erf", v)
