@@ -19,6 +19,7 @@ mod data;
 mod entry;
 mod induction;
 mod kernel;
+mod lane_picks;
 mod microkernel;
 mod values;
 

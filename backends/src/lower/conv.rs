@@ -362,7 +362,16 @@ impl Convolution<'_> {
                 });
                 dw.emit_padded(k, scratch, padded, self.lanes, &epilogue);
             }
-            None => dw.emit(k, tile, self.lanes, &epilogue),
+            None => match dw.staged_halves(tile.wide, self.lanes) {
+                Some(staged) => {
+                    let scratch = k.buffer("scratch", ElemType::F32, staged.elements(), true);
+                    ctx.add_extra(ExtraBuffer::Scratch {
+                        bytes: 4 * staged.elements(),
+                    });
+                    dw.emit_halves(k, scratch, staged, tile, self.lanes, &epilogue);
+                }
+                None => dw.emit(k, tile, self.lanes, &epilogue),
+            },
         }
     }
 
