@@ -304,7 +304,10 @@ impl Depthwise<'_> {
                             let at =
                                 start.clone() + parity * staged.half + j.clone() + v as i64 * l;
                             let xv = Expr::load(scratch, at, ty);
-                            k.assign(a, Expr::var(wv).fma(xv, Expr::var(a)));
+                            // The loaded input first: x86_64's FMA overwrites its
+                            // first multiplicand, a fresh register here, where the
+                            // shared weight would need a copy per FMA.
+                            k.assign(a, xv.fma(Expr::var(wv), Expr::var(a)));
                         }
                     }
                 };
