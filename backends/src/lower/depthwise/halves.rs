@@ -15,13 +15,12 @@
 //! plane there are no border rows or columns to treat apart.
 //!
 //! A staged vector of even (odd) columns is the even (odd) lanes of two
-//! vectors read from the input row, one shuffle each (`Expr::Lanes` of
-//! `Expr::Extract`s, see `cranelift::lane_picks`); the few columns at the
-//! row's ends whose vectors would read outside it are copied one by one.
+//! vectors read from the input row, one shuffle each (`parity::stage_row`).
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
 
+use super::super::conv::parity::stage_row;
 use super::super::gemm::Epilogue;
 use super::{Depthwise, Plane, Tile, UNROLLED_TAPS};
 
@@ -108,7 +107,8 @@ impl Depthwise<'_> {
                     let from = x_plane.clone() + (r.clone() - ph) * w;
                     let from = Expr::var(k.let_var("from", Ty::INDEX, from));
                     let to = Expr::var(k.let_var("to", Ty::INDEX, r * (2 * staged.half)));
-                    self.stage_halves(k, (&from, &to), scratch, staged, lanes);
+                    let (x, pw) = (self.x.buf, self.pads[1]);
+                    stage_row(k, lanes, x, &from, w, pw, scratch, &to, staged.half);
                 });
                 let plane = |k: &mut KernelBuilder, oc: Expr| {
                     let y_plane = (image.clone() * outputs + oc.clone()) * (oh * ow);
@@ -129,70 +129,6 @@ impl Depthwise<'_> {
                 }
             });
         });
-    }
-
-    /// Stages the input row at `from` into the staged row at `to`: element
-    /// `q` of the even (odd) half is input column `2 q - pad_w` (`+ 1`). Whole
-    /// vectors of both halves from two input vectors while those lie inside
-    /// the row; the columns at either end one at a time, those outside the
-    /// image left at zero.
-    fn stage_halves(
-        &self,
-        k: &mut KernelBuilder,
-        (from, to): (&Expr, &Expr),
-        scratch: BufId,
-        staged: StagedHalves,
-        lanes: u8,
-    ) {
-        let (_, w, _, _) = self.dims();
-        let pw = self.pads[1];
-        let (l, half) = (lanes as i64, staged.half);
-        // Vector blocks start at `q` with input columns `[2q - pw, 2q - pw + 2l)`
-        // inside the row and `q + l <= half`.
-        let first = (pw + 1) / 2;
-        let last = ((w + pw - 2 * l).div_euclid(2)).min(half - l);
-        let blocks = if last >= first {
-            (last - first) / l + 1
-        } else {
-            0
-        };
-        let vector = Ty::vector(ElemType::F32, lanes);
-        let block = |k: &mut KernelBuilder, q: Expr| {
-            let at = from.clone() + q.clone() * 2 - pw;
-            let a = k.let_var("lo", vector, Expr::load(self.x.buf, at.clone(), vector));
-            let b = k.let_var("hi", vector, Expr::load(self.x.buf, at + l, vector));
-            for parity in 0..2 {
-                let picks = (0..l)
-                    .map(|i| {
-                        let lane = 2 * i + parity;
-                        let source = if lane < l { a } else { b };
-                        Expr::var(source).extract((lane % l) as u8)
-                    })
-                    .collect();
-                let dest = to.clone() + parity * half + q.clone();
-                k.store(scratch, dest, Expr::lanes(picks));
-            }
-        };
-        let end = first + blocks * l;
-        if blocks > 1 {
-            k.for_range("q", first, end, l, block);
-        } else if blocks == 1 {
-            block(k, Expr::index(first));
-        }
-        let singles = if blocks > 0 {
-            (0..first).chain(end..half)
-        } else {
-            (0..0).chain(0..half)
-        };
-        for q in singles {
-            for parity in 0..2 {
-                let column = 2 * q + parity - pw;
-                if (0..w).contains(&column) {
-                    let value = Expr::load(self.x.buf, from.clone() + column, Ty::F32);
-                    k.store(scratch, to.clone() + (parity * half + q), value);
-                }
-            }
-        }
     }
 
     /// One output plane from the staged one: blocks of `tile.rows` rows (the
