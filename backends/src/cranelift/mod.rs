@@ -19,7 +19,6 @@ mod data;
 mod entry;
 mod induction;
 mod kernel;
-mod lane_picks;
 mod microkernel;
 mod values;
 

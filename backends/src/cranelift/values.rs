@@ -23,7 +23,7 @@ use nnc_ir::kernel::{BinaryOp, CompareOp, ElemType, Expr, ReduceOp, Scalar, Ty, 
 
 use super::CodegenError;
 use super::kernel::{Emitter, clif_type};
-use super::lane_picks::{lane_picks, shuffle_mask};
+use crate::lane_picks::{lane_picks, shuffle_mask};
 
 type Res<T> = Result<T, CodegenError>;
 

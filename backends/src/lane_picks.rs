@@ -1,21 +1,21 @@
 //! A vector made of lanes of at most two other vectors (`Expr::Lanes` of
 //! `Expr::Extract`s: the even or odd lanes of a row read as two vectors) is one
-//! CLIF `shuffle`, which the backends lower to a single instruction for the
-//! common patterns (`shufps` on x86_64, `uzp1`/`uzp2` on aarch64) instead of
-//! an extract and an insert per lane.
+//! shuffle: CLIF's `shuffle`, which Cranelift lowers to a single instruction
+//! for the common patterns (`shufps` on x86_64, `uzp1`/`uzp2` on aarch64), and
+//! WebAssembly's `i8x16.shuffle`, instead of an extract and an insert per lane.
 
 use nnc_ir::kernel::Expr;
 
 /// The distinct vectors a `Lanes` takes its lanes from (one or two, in order
 /// of first use), and for each result lane its source and lane.
-pub(super) struct LanePicks<'a> {
+pub(crate) struct LanePicks<'a> {
     pub sources: Vec<&'a Expr>,
     pub picks: Vec<(usize, u8)>,
 }
 
 /// The picks of `scalars` when every one is a lane of one of at most two
 /// vectors.
-pub(super) fn lane_picks(scalars: &[Expr]) -> Option<LanePicks<'_>> {
+pub(crate) fn lane_picks(scalars: &[Expr]) -> Option<LanePicks<'_>> {
     let mut sources: Vec<&Expr> = Vec::new();
     let mut picks = Vec::with_capacity(scalars.len());
     for s in scalars {
@@ -39,7 +39,7 @@ pub(super) fn lane_picks(scalars: &[Expr]) -> Option<LanePicks<'_>> {
 /// result from byte `mask[i]` of their concatenation) taking result lane `i`
 /// from lane `picks[i].1` of source `picks[i].0`, for whole 16-byte vectors of
 /// `lanes` lanes of `lane_bytes`.
-pub(super) fn shuffle_mask(
+pub(crate) fn shuffle_mask(
     picks: &[(usize, u8)],
     lanes: u8,
     lane_bytes: usize,
