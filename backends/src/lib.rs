@@ -9,6 +9,7 @@
 
 pub mod artifact;
 pub mod cranelift;
+mod lane_picks;
 pub mod lower;
 pub mod schedule;
 pub mod target;

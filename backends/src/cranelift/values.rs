@@ -23,6 +23,7 @@ use nnc_ir::kernel::{BinaryOp, CompareOp, ElemType, Expr, ReduceOp, Scalar, Ty, 
 
 use super::CodegenError;
 use super::kernel::{Emitter, clif_type};
+use crate::lane_picks::{lane_picks, shuffle_mask};
 
 type Res<T> = Result<T, CodegenError>;
 
@@ -119,21 +120,10 @@ impl Emitter<'_, '_> {
                 let handle = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
                 (self.b.ins().vconst(clif_type(to), handle), to)
             }
-            Expr::Lanes(scalars) => {
-                let mut values = Vec::with_capacity(scalars.len());
-                for s in scalars {
-                    values.push(self.expr(s)?);
-                }
-                let Some(&(first, scalar)) = values.first() else {
-                    return Err(self.unsupported("a vector of no lanes"));
-                };
-                let to = Ty::vector(scalar.elem, values.len() as u8);
-                let mut v = self.b.ins().splat(clif_type(to), first);
-                for (lane, &(x, _)) in values.iter().enumerate().skip(1) {
-                    v = self.b.ins().insertlane(v, x, lane as u8);
-                }
-                (v, to)
-            }
+            Expr::Lanes(scalars) => match self.shuffle(scalars)? {
+                Some(shuffled) => shuffled,
+                None => self.insert_lanes(scalars)?,
+            },
             Expr::Extract(x, lane) => {
                 let (x, ty) = self.expr(x)?;
                 if *lane >= ty.lanes {
@@ -146,6 +136,63 @@ impl Emitter<'_, '_> {
                 (self.reduce(*op, x, ty)?, Ty::scalar(ty.elem))
             }
         })
+    }
+
+    /// A vector of scalars: the first splatted, the others inserted.
+    fn insert_lanes(&mut self, scalars: &[Expr]) -> Res<(Value, Ty)> {
+        let mut values = Vec::with_capacity(scalars.len());
+        for s in scalars {
+            values.push(self.expr(s)?);
+        }
+        let Some(&(first, scalar)) = values.first() else {
+            return Err(self.unsupported("a vector of no lanes"));
+        };
+        let to = Ty::vector(scalar.elem, values.len() as u8);
+        let mut v = self.b.ins().splat(clif_type(to), first);
+        for (lane, &(x, _)) in values.iter().enumerate().skip(1) {
+            v = self.b.ins().insertlane(v, x, lane as u8);
+        }
+        Ok((v, to))
+    }
+
+    /// Lanes of at most two vectors as one `shuffle` (see `lane_picks`), when
+    /// the sources are whole 16-byte vectors of the result's type.
+    fn shuffle(&mut self, scalars: &[Expr]) -> Res<Option<(Value, Ty)>> {
+        let Some(picks) = lane_picks(scalars) else {
+            return Ok(None);
+        };
+        let (a, ty) = self.expr(picks.sources[0])?;
+        let (b, b_ty) = match picks.sources.get(1) {
+            Some(source) => self.expr(source)?,
+            None => (a, ty),
+        };
+        let mask = shuffle_mask(&picks.picks, ty.lanes, ty.elem.size());
+        let (Some(mask), true) = (mask, b_ty == ty && ty.elem != ElemType::Bool) else {
+            return Ok(None);
+        };
+        let bytes = types::I8X16;
+        let clif = clif_type(ty);
+        let as_bytes = |e: &mut Self, v: Value| {
+            if clif == bytes {
+                v
+            } else {
+                e.b.ins().bitcast(bytes, lane_bitcast_flags(), v)
+            }
+        };
+        let (a, b) = (as_bytes(self, a), as_bytes(self, b));
+        let mask = self
+            .b
+            .func
+            .dfg
+            .immediates
+            .push(ConstantData::from(&mask[..]));
+        let v = self.b.ins().shuffle(a, b, mask);
+        let v = if clif == bytes {
+            v
+        } else {
+            self.b.ins().bitcast(clif, lane_bitcast_flags(), v)
+        };
+        Ok(Some((v, ty)))
     }
 
     fn constant(&mut self, c: Scalar) -> (Value, Ty) {

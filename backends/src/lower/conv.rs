@@ -8,7 +8,9 @@
 //! along the output rows, see `depthwise`.
 //!
 //! Conv, f32, 2-D, stride 2 along the row: rows staged as their even and odd
-//! columns so that the wide tiles read stride 1, see `polyphase`.
+//! columns so that the wide tiles read stride 1, see `polyphase`; at the
+//! portable level with a short reduction (an image stem), unfolded per output
+//! row into a dense GEMM, see `unfolded`.
 //!
 //! Conv, f32, with at least one output column whose every tap reads inside the
 //! image (most layers, pointwise and strided ones included): the GEMM
@@ -27,13 +29,14 @@
 //! each output is one accumulation in a local, guarded by that divisibility.
 
 mod channels;
-mod parity;
+pub(super) mod parity;
 mod polyphase;
 #[cfg(test)]
 mod polyphase_tests;
 #[cfg(test)]
 mod tests;
 mod tiled;
+mod unfolded;
 mod wide;
 mod winograd;
 
@@ -91,6 +94,8 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 conv.emit_channel_vectors(&mut k);
             } else if depthwise::applies(x, w, y, conv.group) {
                 conv.emit_depthwise(&mut k, ctx);
+            } else if conv.unfolded_applies(ctx.target.microkernel()) {
+                conv.emit_unfolded(&mut k, ctx, gemm::Tile::for_target(ctx.target));
             } else if conv.is_pointwise() {
                 conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));
             } else if let Some(interior) = conv.tiled_interior() {
@@ -362,7 +367,16 @@ impl Convolution<'_> {
                 });
                 dw.emit_padded(k, scratch, padded, self.lanes, &epilogue);
             }
-            None => dw.emit(k, tile, self.lanes, &epilogue),
+            None => match dw.staged_halves(tile.wide, self.lanes) {
+                Some(staged) => {
+                    let scratch = k.buffer("scratch", ElemType::F32, staged.elements(), true);
+                    ctx.add_extra(ExtraBuffer::Scratch {
+                        bytes: 4 * staged.elements(),
+                    });
+                    dw.emit_halves(k, scratch, staged, tile, self.lanes, &epilogue);
+                }
+                None => dw.emit(k, tile, self.lanes, &epilogue),
+            },
         }
     }
 

@@ -36,6 +36,7 @@ use super::signature::Operand;
 
 mod edge;
 mod flat;
+mod halves;
 mod padded;
 mod wide;
 
@@ -362,7 +363,10 @@ impl Depthwise<'_> {
                     for (v, &a) in acc[r].iter().enumerate() {
                         let at = x_row.clone() + tw.clone() * dw + v as i64 * step;
                         let xv = Expr::load(self.x.buf, at, ty);
-                        k.assign(a, Expr::var(wv).fma(xv, Expr::var(a)));
+                        // The loaded input first: x86_64's FMA overwrites its
+                        // first multiplicand, a fresh register here, where the
+                        // shared weight would need a copy per FMA.
+                        k.assign(a, xv.fma(Expr::var(wv), Expr::var(a)));
                     }
                 }
             };

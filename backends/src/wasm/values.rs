@@ -6,9 +6,10 @@
 //! vectors to [`super::vector`], conversions to [`super::convert`].
 
 use nnc_ir::kernel::{ElemType, Expr, Scalar, Ty};
-use wasm_encoder::{Ieee32, Ieee64};
+use wasm_encoder::{Ieee32, Ieee64, ValType};
 
 use super::kernel::{FnEmitter, Res};
+use crate::lane_picks::{lane_picks, shuffle_mask};
 
 impl FnEmitter<'_> {
     /// Pushes the value of `e`; returns its kernel type.
@@ -98,19 +99,8 @@ impl FnEmitter<'_> {
                 self.splat(to)?;
                 to
             }
-            Expr::Lanes(scalars) => {
-                let Some(first) = scalars.first() else {
-                    return Err(self.unsupported("a vector of no lanes"));
-                };
-                let scalar = self.expr(first)?;
-                let ty = Ty::vector(scalar.elem, scalars.len() as u8);
-                self.splat(ty)?;
-                for (lane, s) in scalars.iter().enumerate().skip(1) {
-                    self.expr(s)?;
-                    self.replace_lane(ty, lane as u8);
-                }
-                ty
-            }
+            Expr::Lanes(scalars) if lane_picks(scalars).is_some() => self.shuffle(scalars)?,
+            Expr::Lanes(scalars) => self.lanes_one_by_one(scalars)?,
             Expr::Extract(x, lane) => {
                 let ty = self.expr(x)?;
                 if *lane >= ty.lanes {
@@ -125,6 +115,57 @@ impl FnEmitter<'_> {
                 Ty::scalar(ty.elem)
             }
         })
+    }
+
+    /// A vector of scalars: the first splatted, the others replaced in.
+    fn lanes_one_by_one(&mut self, scalars: &[Expr]) -> Res<Ty> {
+        let Some(first) = scalars.first() else {
+            return Err(self.unsupported("a vector of no lanes"));
+        };
+        let scalar = self.expr(first)?;
+        let ty = Ty::vector(scalar.elem, scalars.len() as u8);
+        self.splat(ty)?;
+        for (lane, s) in scalars.iter().enumerate().skip(1) {
+            self.expr(s)?;
+            self.replace_lane(ty, lane as u8);
+        }
+        Ok(ty)
+    }
+
+    /// Lanes of at most two vectors as one `i8x16.shuffle` (see
+    /// `lane_picks`) when the sources are vectors of the result's type;
+    /// otherwise (dropping what was pushed) lane by lane.
+    fn shuffle(&mut self, scalars: &[Expr]) -> Res<Ty> {
+        let picks = lane_picks(scalars).expect("the caller matched lane picks");
+        let ty = self.expr(picks.sources[0])?;
+        let second = match picks.sources.get(1) {
+            Some(source) => Some(self.expr(source)?),
+            None => None,
+        };
+        let mask = shuffle_mask(&picks.picks, ty.lanes, ty.elem.size());
+        match (
+            mask,
+            second.is_none_or(|b| b == ty) && ty.elem != ElemType::Bool,
+        ) {
+            (Some(mask), true) => {
+                if second.is_none() {
+                    // Both operands are the one source.
+                    let local = self.stash(ValType::V128);
+                    self.sink().local_get(local).local_get(local);
+                    self.release(ValType::V128, local);
+                }
+                self.sink().i8x16_shuffle(mask);
+                Ok(ty)
+            }
+            _ => {
+                let mut s = self.sink();
+                s.drop();
+                if second.is_some() {
+                    s.drop();
+                }
+                self.lanes_one_by_one(scalars)
+            }
+        }
     }
 
     fn constant(&mut self, c: Scalar) -> Ty {

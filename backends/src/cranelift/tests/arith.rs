@@ -537,6 +537,63 @@ fn vectors_from_strided_lanes() {
     check_program(&program, &inputs);
 }
 
+/// Vectors made of lanes of one or two vectors (`cranelift::lane_picks`: one
+/// `shuffle`): the even and odd lanes of a row read as two vectors, lanes
+/// reversed, repeated, of other lane types; and of three vectors (lane by lane).
+#[test]
+fn lanes_picked_from_two_vectors() {
+    let mut k = KernelBuilder::new("picks");
+    let a = k.buffer("a", F32, 12, false);
+    let b = k.buffer("b", I16, 16, false);
+    let of = k.buffer("of", F32, 20, true);
+    let oi = k.buffer("oi", I16, 8, true);
+    let f4 = Ty::vector(F32, 4);
+    let v: Vec<_> = (0..3)
+        .map(|i| k.let_var("v", f4, Expr::load(a, Expr::index(4 * i), f4)))
+        .collect();
+    let picks = |lanes: &[(usize, u8)]| {
+        Expr::lanes(
+            lanes
+                .iter()
+                .map(|&(s, l)| Expr::var(v[s]).extract(l))
+                .collect(),
+        )
+    };
+    k.store(of, Expr::index(0), picks(&[(0, 0), (0, 2), (1, 0), (1, 2)]));
+    k.store(of, Expr::index(4), picks(&[(0, 1), (0, 3), (1, 1), (1, 3)]));
+    k.store(of, Expr::index(8), picks(&[(1, 3), (1, 2), (1, 1), (1, 0)]));
+    k.store(
+        of,
+        Expr::index(12),
+        picks(&[(2, 1), (0, 1), (2, 1), (0, 3)]),
+    );
+    k.store(
+        of,
+        Expr::index(16),
+        picks(&[(0, 0), (1, 1), (2, 2), (0, 3)]),
+    );
+    let i8 = Ty::vector(I16, 8);
+    let (x, y) = (
+        Expr::load(b, Expr::index(0), i8),
+        Expr::load(b, Expr::index(8), i8),
+    );
+    let evens = (0..8u8)
+        .map(|l| if l < 4 { x.clone() } else { y.clone() }.extract(2 * (l % 4)))
+        .collect();
+    k.store(oi, Expr::index(0), Expr::lanes(evens));
+    let program = single_kernel(
+        "picks",
+        vec![io("a", DType::F32, &[12]), io("b", DType::I16, &[16])],
+        vec![io("of", DType::F32, &[20]), io("oi", DType::I16, &[8])],
+        k.finish(),
+    );
+    let inputs = [
+        bytes_of(&(0..12).map(|i| i as f32 * 1.25 - 3.0).collect::<Vec<_>>()),
+        bytes_of(&(0..16).map(|i| (i * 311 - 2000) as i16).collect::<Vec<_>>()),
+    ];
+    check_program(&program, &inputs);
+}
+
 #[test]
 fn float_math_bitcasts_and_f16_bits() {
     let mut k = KernelBuilder::new("floats");

@@ -107,7 +107,8 @@ fn polyphase_with_fused_steps() {
 }
 
 /// The portable level takes only the subsampled 1x1 form: a 1x1 stride-2
-/// conv reading inside the image, not one with end pads, nor a 3x3.
+/// conv reading inside the image, not one with end pads, nor a 3x3 (a short
+/// one is `unfolded`'s).
 #[test]
 fn portable_takes_only_subsampled_pointwise() {
     let mut rng = rng(43);
@@ -115,7 +116,8 @@ fn portable_takes_only_subsampled_pointwise() {
     for (kernel, pads, form_wanted) in [
         (1, vec![0; 4], Some("polyphase")),
         (1, vec![0, 0, 1, 1], None),
-        (3, vec![1; 4], None),
+        // A short reduction (6 channels x 9 taps): the unfolded form.
+        (3, vec![1; 4], Some("unfolded")),
     ] {
         let x = random(&mut rng, DType::F32, &[1, 6, 10, 13]);
         let wt = random(&mut rng, DType::F32, &[9, 6, kernel, kernel]);
