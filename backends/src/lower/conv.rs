@@ -31,6 +31,7 @@ mod parity;
 mod polyphase;
 #[cfg(test)]
 mod polyphase_tests;
+mod tap_planes;
 #[cfg(test)]
 mod tests;
 mod tiled;
@@ -88,7 +89,12 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
             if conv.winograd_applies(ctx) {
                 conv.emit_winograd(&mut k, ctx)?;
             } else if conv.channel_vectors_apply() {
-                conv.emit_channel_vectors(&mut k);
+                let level = gemm::Tile::for_target(ctx.target).wide;
+                if conv.tap_planes_apply(level) {
+                    conv.emit_tap_planes(&mut k, ctx, level);
+                } else {
+                    conv.emit_channel_vectors(&mut k);
+                }
             } else if depthwise::applies(x, w, y, conv.group) {
                 conv.emit_depthwise(&mut k, ctx);
             } else if conv.is_pointwise() {
