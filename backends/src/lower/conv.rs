@@ -4,6 +4,11 @@
 //! Conv, f32, 3x3 with unit stride and dilation, one group and enough channels:
 //! Winograd F(2x2, 3x3), see `winograd`.
 //!
+//! Conv, f32, 2-D, a short reduction (a stem's few input channels) and
+//! narrow output rows: on wide targets one GEMM over all of an image's pixels,
+//! the input staged as tap planes, see `tap_planes`; elsewhere output channels
+//! in the vector lanes, see `channels`.
+//!
 //! Conv, f32, 2-D depthwise (one input channel per group): register tiles
 //! along the output rows, see `depthwise`.
 //!
