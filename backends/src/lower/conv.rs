@@ -4,6 +4,11 @@
 //! Conv, f32, 3x3 with unit stride and dilation, one group and enough channels:
 //! Winograd F(2x2, 3x3), see `winograd`.
 //!
+//! Conv, f32, 2-D, a short reduction (a stem's few input channels) and
+//! narrow output rows: on wide targets one GEMM over all of an image's pixels,
+//! the input staged as tap planes, see `tap_planes`; elsewhere output channels
+//! in the vector lanes, see `channels`.
+//!
 //! Conv, f32, 2-D depthwise (one input channel per group): register tiles
 //! along the output rows, see `depthwise`.
 //!
@@ -33,6 +38,7 @@ pub(super) mod parity;
 mod polyphase;
 #[cfg(test)]
 mod polyphase_tests;
+mod tap_planes;
 #[cfg(test)]
 mod tests;
 mod tiled;
@@ -91,7 +97,12 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
             if conv.winograd_applies(ctx) {
                 conv.emit_winograd(&mut k, ctx)?;
             } else if conv.channel_vectors_apply() {
-                conv.emit_channel_vectors(&mut k);
+                let level = gemm::Tile::for_target(ctx.target).wide;
+                if conv.tap_planes_apply(level) {
+                    conv.emit_tap_planes(&mut k, ctx, level);
+                } else {
+                    conv.emit_channel_vectors(&mut k);
+                }
             } else if depthwise::applies(x, w, y, conv.group) {
                 conv.emit_depthwise(&mut k, ctx);
             } else if conv.unfolded_applies(ctx.target.microkernel()) {
