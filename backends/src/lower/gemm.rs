@@ -27,7 +27,7 @@
 //! compiled on aarch64 to by-element `fmla v.4s, v.4s, v.s[0]` with no stack
 //! traffic.
 //!
-//! With 16 (x86_64) the tile is one column of up to 12 rows: Cranelift's x86 FMA
+//! With 16 (x86_64) the tile is one column of up to 11 rows: Cranelift's x86 FMA
 //! writes its result over its first multiplicand, so an A value or B vector that
 //! other FMAs still need is copied first. In a one-vector-wide tile every A value
 //! feeds one FMA: its `splat(load)` has a single use, becomes a `vbroadcastss`
@@ -60,8 +60,8 @@ impl Tile {
                 wide,
             }
         } else {
-            // 12 accumulators, plus two steps' B vectors and broadcasts in
-            // flight, fill the 16 registers (13 rows measured slower).
+            // The accumulators, plus two steps' B vectors and broadcasts in
+            // flight, fill the 16 registers ([`COLUMN_ROWS`]).
             // Measured against the 4 x 2 and 3 x 3 tiles, whose rows share a
             // `splat` (an FMA and a copy each), with `--kernels portable` on one
             // core: 512^3 in 6.9-7.3 ms against 7.9-8.1, mobilenet_v2 ~19 ms
@@ -100,8 +100,14 @@ impl Tile {
     }
 }
 
-/// The height of a column tile on 16 vector registers.
-const COLUMN_ROWS: usize = 12;
+/// The height of a column tile on 16 vector registers: 11 accumulators, two
+/// B vectors and two broadcasts in flight leave one register for the loop's
+/// moves. With 12 (13 measured slower) a ReLU's zero took the last one and an
+/// accumulator went to the stack. kws_dscnn's 64 x 64 x 125 pointwise convs
+/// (`--cpu avx2,fma --kernels portable`, whole model, min of 2000 runs
+/// alternated in one process): 12 rows 425 kcycles, 11 rows 374, 10 rows 385,
+/// 11 rows starting from the first steps ([`first_steps`]) 371.
+const COLUMN_ROWS: usize = 11;
 
 /// The height of a column tile whose epilogue is long (GELU's erf). The tile
 /// applies it in registers, one accumulator after another, while the others
@@ -332,35 +338,50 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
         ..
     } = shape;
     let ty = Ty::vector(ElemType::F32, lanes);
-    let zero = Expr::f32(0.0).splat(lanes);
-    let acc: Vec<Vec<_>> = (0..rows)
-        .map(|_| {
-            (0..vectors)
-                .map(|_| kb.let_var("acc", ty, zero.clone()))
-                .collect()
-        })
-        .collect();
     // Element (i, 0) of A and (0, j) of B, once per tile. Inside the loop every
     // index is one shared `start + p * stride` plus a constant, which becomes an
     // address-mode displacement.
     let a_start = Expr::var(kb.let_var("a0", Ty::INDEX, p.a.at(i.clone(), Expr::index(0))));
     let b_start = Expr::var(kb.let_var("b0", Ty::INDEX, p.b.at(Expr::index(0), j.clone())));
+    let a_at = |a_offset: &Expr, r: usize| a_start.clone() + a_offset.clone() + r as i64 * p.a.row;
+    let b_vector = |kb: &mut KernelBuilder, b_offset: &Expr, c: usize| {
+        let at = b_start.clone() + b_offset.clone() + (c * lanes as usize) as i64 * p.b.col;
+        kb.let_var("b", ty, load_row_vector(&p.b, at, lanes))
+    };
+    let dense_step = |q: Expr| (q.clone() * p.a.col, q * p.b.row);
+    // A column tile's dense reduction starts its accumulators with its first
+    // two steps ([`first_steps`]); the others start at zero.
+    let started = match p.reduction {
+        Reduction::Dense(k) if shape.column && k >= 2 => {
+            let first = [dense_step(Expr::index(0)), dense_step(Expr::index(1))];
+            Some(first_steps(
+                kb, p, &first, rows, vectors, lanes, a_at, b_vector,
+            ))
+        }
+        _ => None,
+    };
+    let acc: Vec<Vec<_>> = match started {
+        Some(values) => values
+            .into_iter()
+            .map(|row| row.into_iter().map(|v| kb.let_var("acc", ty, v)).collect())
+            .collect(),
+        None => {
+            let zero = Expr::f32(0.0).splat(lanes);
+            (0..rows)
+                .map(|_| {
+                    (0..vectors)
+                        .map(|_| kb.let_var("acc", ty, zero.clone()))
+                        .collect()
+                })
+                .collect()
+        }
+    };
     let steps = |kb: &mut KernelBuilder, steps: &[(Expr, Expr)]| {
         // B's vectors of every step, then the FMAs.
         let bv: Vec<Vec<_>> = steps
             .iter()
-            .map(|(_, b_offset)| {
-                let b_row = b_start.clone() + b_offset.clone();
-                (0..vectors)
-                    .map(|c| {
-                        let at = b_row.clone() + (c * lanes as usize) as i64 * p.b.col;
-                        kb.let_var("b", ty, load_row_vector(&p.b, at, lanes))
-                    })
-                    .collect()
-            })
+            .map(|(_, b_offset)| (0..vectors).map(|c| b_vector(kb, b_offset, c)).collect())
             .collect();
-        let a_at =
-            |a_offset: &Expr, r: usize| a_start.clone() + a_offset.clone() + r as i64 * p.a.row;
         if vectors == 1 {
             let steps: Vec<_> = steps.iter().zip(&bv).map(|((a, _), b)| (a, b[0])).collect();
             column_steps(kb, p, &acc, &steps, a_at, lanes);
@@ -377,11 +398,13 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
             }
         }
     };
-    let dense_step = |q: Expr| (q.clone() * p.a.col, q * p.b.row);
     match p.reduction {
         Reduction::Dense(k) if shape.column => {
+            // Pairs of steps after the first pair (which started the
+            // accumulators, or is the only, odd step), then the odd last one.
+            let first = if k >= 2 { 2 } else { 0 };
             let even = (k - k % 2) as i64;
-            kb.for_range("p", 0, even, 2, |kb, q| {
+            kb.for_range("p", first, even, 2, |kb, q| {
                 steps(kb, &[dense_step(q.clone()), dense_step(q + 1)]);
             });
             if k % 2 == 1 {
@@ -429,6 +452,50 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
             kb.store(p.y.buf, p.y.at(ir.clone(), jc), value);
         }
     }
+}
+
+/// The accumulators' starting values: the products of the two `steps` (A
+/// column and B row offsets), `value[r][c]` for row `r`, vector `c`. Starting
+/// from them rather than from zero leaves no zero vector live into the loop,
+/// where it took a register from the 16: with the zero a ReLU's epilogue
+/// shares, a 12-row tile spilled an accumulator to the stack, a store and a
+/// reload in its chain every iteration.
+#[allow(clippy::too_many_arguments)]
+fn first_steps(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    steps: &[(Expr, Expr); 2],
+    rows: usize,
+    vectors: usize,
+    lanes: u8,
+    a_at: impl Fn(&Expr, usize) -> Expr,
+    mut b_vector: impl FnMut(&mut KernelBuilder, &Expr, usize) -> VarId,
+) -> Vec<Vec<Expr>> {
+    let [(a0, b0), (a1, b1)] = steps;
+    let b0: Vec<_> = (0..vectors).map(|c| b_vector(kb, b0, c)).collect();
+    let b1: Vec<_> = (0..vectors).map(|c| b_vector(kb, b1, c)).collect();
+    let ty = Ty::vector(ElemType::F32, lanes);
+    (0..rows)
+        .map(|r| {
+            let splat = |kb: &mut KernelBuilder, a: &Expr| {
+                let av = Expr::load(p.a.buf, a_at(a, r), Ty::F32).splat(lanes);
+                // One vector: each splat feeds one product (a broadcast load
+                // on x86, [`column_steps`]); else the row's products share it.
+                if vectors == 1 {
+                    av
+                } else {
+                    Expr::var(kb.let_var("a", ty, av))
+                }
+            };
+            let (s0, s1) = (splat(kb, a0), splat(kb, a1));
+            (0..vectors)
+                .map(|c| {
+                    s1.clone()
+                        .fma(Expr::var(b1[c]), s0.clone() * Expr::var(b0[c]))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Reduction steps of a one-vector-wide tile: `steps` holds each step's A
@@ -550,8 +617,8 @@ mod tests {
         let target = test_target();
         assert!(target.vector_registers < 32, "the 16-register tile set");
         let tile = super::Tile::for_target(&target);
-        assert_eq!((tile.rows, tile.vectors), (12, 1));
-        let heights = [(40, 10), (18, 9), (64, 12), (96, 12), (160, 12), (13, 12)];
+        assert_eq!((tile.rows, tile.vectors), (11, 1));
+        let heights = [(40, 10), (18, 9), (64, 11), (99, 11), (160, 11), (13, 11)];
         for (m, rows) in heights {
             assert_eq!(tile.for_rows(m, false).rows, rows, "{m} rows");
         }
@@ -560,7 +627,17 @@ mod tests {
             assert_eq!(tile.for_rows(m, true).rows, rows, "{m} rows, long epilogue");
         }
         let mut rng = rng(34);
-        for (m, k, n) in [(37, 41, 46), (24, 8, 16), (13, 1, 5)] {
+        // k = 1 (no first pair), 2 (only the first pair), 3 (it and an odd
+        // step); n = 3 is scalar columns, three to a tile.
+        let cases = [
+            (37, 41, 46),
+            (24, 8, 16),
+            (13, 1, 5),
+            (23, 2, 3),
+            (12, 3, 7),
+            (25, 4, 13),
+        ];
+        for (m, k, n) in cases {
             let a = random(&mut rng, DType::F32, &[m, k]);
             let b = random(&mut rng, DType::F32, &[k, n]);
             check_on(&target, Op::MatMul, &[Some(&a), Some(&b)], &[1]);
