@@ -27,7 +27,7 @@
 //! compiled on aarch64 to by-element `fmla v.4s, v.4s, v.s[0]` with no stack
 //! traffic.
 //!
-//! With 16 (x86_64) the tile is one column of up to 11 rows: Cranelift's x86 FMA
+//! With 16 (x86_64) the tile is one column of up to 12 rows: Cranelift's x86 FMA
 //! writes its result over its first multiplicand, so an A value or B vector that
 //! other FMAs still need is copied first. In a one-vector-wide tile every A value
 //! feeds one FMA: its `splat(load)` has a single use, becomes a `vbroadcastss`
@@ -75,22 +75,24 @@ impl Tile {
         }
     }
 
-    /// The tile for a product of `m` rows. Each column tile's step costs its
-    /// FMAs and broadcasts plus a fixed part (the B load, the loop, the moves
-    /// back to the loop's registers), so the fewest tiles are the cheapest:
-    /// [`COLUMN_ROWS`] high, or a lower height that divides `m` into as many
-    /// tiles (40 rows as 4 x 10 rather than 3 x 12 + 4), which leaves no short
-    /// tile. A long epilogue caps the height at [`LONG_EPILOGUE_ROWS`] on the
-    /// portable level (the wide levels' own products were tuned as they are).
+    /// The tile for a product of `m` rows: the height of least
+    /// [`column_cost`] between [`MIN_COLUMN_ROWS`] and [`COLUMN_ROWS`] (64
+    /// rows as 5 x 11 + 9, 24 as 2 x 12, 320 as 26 x 12 + 8 rather than 29 x
+    /// 11 + 1). A long epilogue caps the height at [`LONG_EPILOGUE_ROWS`] on
+    /// the portable level, taking a lower height that divides `m` into as many
+    /// tiles (the wide levels' own products were tuned as they are).
     fn for_rows(self, m: usize, long_epilogue: bool) -> Tile {
         if self.vectors != 1 || self.rows != COLUMN_ROWS {
             return self;
         }
-        let most = if long_epilogue && self.wide == Microkernel::Portable {
-            LONG_EPILOGUE_ROWS
-        } else {
-            COLUMN_ROWS
-        };
+        if !(long_epilogue && self.wide == Microkernel::Portable) {
+            let rows = (MIN_COLUMN_ROWS..=COLUMN_ROWS)
+                .rev()
+                .min_by_key(|&h| column_cost(m, h))
+                .unwrap_or(COLUMN_ROWS);
+            return Tile { rows, ..self };
+        }
+        let most = LONG_EPILOGUE_ROWS;
         let tiles = m.div_ceil(most);
         let rows = (most - most / 3..=most)
             .rev()
@@ -100,14 +102,33 @@ impl Tile {
     }
 }
 
-/// The height of a column tile on 16 vector registers: 11 accumulators, two
-/// B vectors and two broadcasts in flight leave one register for the loop's
-/// moves. With 12 (13 measured slower) a ReLU's zero took the last one and an
-/// accumulator went to the stack. kws_dscnn's 64 x 64 x 125 pointwise convs
+/// The greatest height of a column tile on 16 vector registers: 12
+/// accumulators, two B vectors and two broadcasts in flight. (13 measured
+/// slower.) The accumulators start from the first steps ([`first_steps`]), so
+/// no zero vector comes into the loop: with one, a 12-row tile spilled an
+/// accumulator.
+const COLUMN_ROWS: usize = 12;
+
+/// The least height [`Tile::for_rows`] considers: 8 accumulators of two FMAs
+/// per loop iteration keep both FMA units busy through their 4-cycle latency.
+const MIN_COLUMN_ROWS: usize = 8;
+
+/// The cost of `m` rows in column tiles of `height`, in tenths of a cycle per
+/// loop iteration (two reduction steps) of all of them: an iteration of an
+/// `h`-row tile issues `2h` FMAs, two a cycle, but takes no less than the 8
+/// cycles of its accumulators' two dependent FMAs, plus about 3 for its B
+/// loads, loop and moves (fitted: with 1.5, 160 rows took 16 x 10 and ran 5%
+/// slower than 13 x 12 + 4). Checked on kws_dscnn's 64 x 64 x 125 convs
 /// (`--cpu avx2,fma --kernels portable`, whole model, min of 2000 runs
-/// alternated in one process): 12 rows 425 kcycles, 11 rows 374, 10 rows 385,
-/// 11 rows starting from the first steps ([`first_steps`]) 371.
-const COLUMN_ROWS: usize = 11;
+/// alternated in one process, kcycles of the time-stamp counter): 12 rows
+/// (5 x 12 + 4) 391, 11 (5 x 11 + 9) 371, 10 386, 9 378, 8 377; the old 12-row
+/// tile that started from zero 425. On mobilenet_v2 (channels multiples of 8
+/// and 12) 12 rows beat 11 by 6% over its pointwise kernels.
+fn column_cost(m: usize, height: usize) -> usize {
+    let iteration = |h: usize| h.max(8) * 10 + 30;
+    let rest = m % height;
+    (m / height) * iteration(height) + if rest > 0 { iteration(rest) } else { 0 }
+}
 
 /// The height of a column tile whose epilogue is long (GELU's erf). The tile
 /// applies it in registers, one accumulator after another, while the others
@@ -617,8 +638,18 @@ mod tests {
         let target = test_target();
         assert!(target.vector_registers < 32, "the 16-register tile set");
         let tile = super::Tile::for_target(&target);
-        assert_eq!((tile.rows, tile.vectors), (11, 1));
-        let heights = [(40, 10), (18, 9), (64, 11), (99, 11), (160, 11), (13, 11)];
+        assert_eq!((tile.rows, tile.vectors), (12, 1));
+        let heights = [
+            (40, 10),
+            (18, 10),
+            (64, 11),
+            (99, 11),
+            (160, 12),
+            (13, 8),
+            (24, 12),
+            (320, 12),
+            (5, 12),
+        ];
         for (m, rows) in heights {
             assert_eq!(tile.for_rows(m, false).rows, rows, "{m} rows");
         }
