@@ -60,8 +60,8 @@ impl Tile {
                 wide,
             }
         } else {
-            // 12 accumulators, plus two steps' B vectors and broadcasts in
-            // flight, fill the 16 registers (13 rows measured slower).
+            // The accumulators, plus two steps' B vectors and broadcasts in
+            // flight, fill the 16 registers ([`COLUMN_ROWS`]).
             // Measured against the 4 x 2 and 3 x 3 tiles, whose rows share a
             // `splat` (an FMA and a copy each), with `--kernels portable` on one
             // core: 512^3 in 6.9-7.3 ms against 7.9-8.1, mobilenet_v2 ~19 ms
@@ -75,22 +75,24 @@ impl Tile {
         }
     }
 
-    /// The tile for a product of `m` rows. Each column tile's step costs its
-    /// FMAs and broadcasts plus a fixed part (the B load, the loop, the moves
-    /// back to the loop's registers), so the fewest tiles are the cheapest:
-    /// [`COLUMN_ROWS`] high, or a lower height that divides `m` into as many
-    /// tiles (40 rows as 4 x 10 rather than 3 x 12 + 4), which leaves no short
-    /// tile. A long epilogue caps the height at [`LONG_EPILOGUE_ROWS`] on the
-    /// portable level (the wide levels' own products were tuned as they are).
+    /// The tile for a product of `m` rows: the height of least
+    /// [`column_cost`] between [`MIN_COLUMN_ROWS`] and [`COLUMN_ROWS`] (64
+    /// rows as 5 x 11 + 9, 24 as 2 x 12, 320 as 26 x 12 + 8 rather than 29 x
+    /// 11 + 1). A long epilogue caps the height at [`LONG_EPILOGUE_ROWS`] on
+    /// the portable level, taking a lower height that divides `m` into as many
+    /// tiles (the wide levels' own products were tuned as they are).
     fn for_rows(self, m: usize, long_epilogue: bool) -> Tile {
         if self.vectors != 1 || self.rows != COLUMN_ROWS {
             return self;
         }
-        let most = if long_epilogue && self.wide == Microkernel::Portable {
-            LONG_EPILOGUE_ROWS
-        } else {
-            COLUMN_ROWS
-        };
+        if !(long_epilogue && self.wide == Microkernel::Portable) {
+            let rows = (MIN_COLUMN_ROWS..=COLUMN_ROWS)
+                .rev()
+                .min_by_key(|&h| column_cost(m, h))
+                .unwrap_or(COLUMN_ROWS);
+            return Tile { rows, ..self };
+        }
+        let most = LONG_EPILOGUE_ROWS;
         let tiles = m.div_ceil(most);
         let rows = (most - most / 3..=most)
             .rev()
@@ -100,8 +102,33 @@ impl Tile {
     }
 }
 
-/// The height of a column tile on 16 vector registers.
+/// The greatest height of a column tile on 16 vector registers: 12
+/// accumulators, two B vectors and two broadcasts in flight. (13 measured
+/// slower.) The accumulators start from the first steps ([`first_steps`]), so
+/// no zero vector comes into the loop: with one, a 12-row tile spilled an
+/// accumulator.
 const COLUMN_ROWS: usize = 12;
+
+/// The least height [`Tile::for_rows`] considers: 8 accumulators of two FMAs
+/// per loop iteration keep both FMA units busy through their 4-cycle latency.
+const MIN_COLUMN_ROWS: usize = 8;
+
+/// The cost of `m` rows in column tiles of `height`, in tenths of a cycle per
+/// loop iteration (two reduction steps) of all of them: an iteration of an
+/// `h`-row tile issues `2h` FMAs, two a cycle, but takes no less than the 8
+/// cycles of its accumulators' two dependent FMAs, plus about 3 for its B
+/// loads, loop and moves (fitted: with 1.5, 160 rows took 16 x 10 and ran 5%
+/// slower than 13 x 12 + 4). Checked on kws_dscnn's 64 x 64 x 125 convs
+/// (`--cpu avx2,fma --kernels portable`, whole model, min of 2000 runs
+/// alternated in one process, kcycles of the time-stamp counter): 12 rows
+/// (5 x 12 + 4) 391, 11 (5 x 11 + 9) 371, 10 386, 9 378, 8 377; the old 12-row
+/// tile that started from zero 425. On mobilenet_v2 (channels multiples of 8
+/// and 12) 12 rows beat 11 by 6% over its pointwise kernels.
+fn column_cost(m: usize, height: usize) -> usize {
+    let iteration = |h: usize| h.max(8) * 10 + 30;
+    let rest = m % height;
+    (m / height) * iteration(height) + if rest > 0 { iteration(rest) } else { 0 }
+}
 
 /// The height of a column tile whose epilogue is long (GELU's erf). The tile
 /// applies it in registers, one accumulator after another, while the others
@@ -332,35 +359,53 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
         ..
     } = shape;
     let ty = Ty::vector(ElemType::F32, lanes);
-    let zero = Expr::f32(0.0).splat(lanes);
-    let acc: Vec<Vec<_>> = (0..rows)
-        .map(|_| {
-            (0..vectors)
-                .map(|_| kb.let_var("acc", ty, zero.clone()))
-                .collect()
-        })
-        .collect();
     // Element (i, 0) of A and (0, j) of B, once per tile. Inside the loop every
     // index is one shared `start + p * stride` plus a constant, which becomes an
     // address-mode displacement.
     let a_start = Expr::var(kb.let_var("a0", Ty::INDEX, p.a.at(i.clone(), Expr::index(0))));
     let b_start = Expr::var(kb.let_var("b0", Ty::INDEX, p.b.at(Expr::index(0), j.clone())));
+    let a_at = |a_offset: &Expr, r: usize| a_start.clone() + a_offset.clone() + r as i64 * p.a.row;
+    let b_vector = |kb: &mut KernelBuilder, b_offset: &Expr, c: usize| {
+        let at = b_start.clone() + b_offset.clone() + (c * lanes as usize) as i64 * p.b.col;
+        kb.let_var("b", ty, load_row_vector(&p.b, at, lanes))
+    };
+    let dense_step = |q: Expr| (q.clone() * p.a.col, q * p.b.row);
+    // A column tile's dense reduction starts its accumulators with its first
+    // two steps ([`first_steps`]); the others start at zero, and so do column
+    // tiles with a long epilogue: convnext_atto's Conv+Gelu kernels ran
+    // 1.2-1.5x slower started (min of 40 calls alternated in one process).
+    let from_first = |k: usize| shape.column && k >= 2 && !p.long_epilogue;
+    let started = match p.reduction {
+        Reduction::Dense(k) if from_first(k) => {
+            let first = [dense_step(Expr::index(0)), dense_step(Expr::index(1))];
+            Some(first_steps(
+                kb, p, &first, rows, vectors, lanes, a_at, b_vector,
+            ))
+        }
+        _ => None,
+    };
+    let acc: Vec<Vec<_>> = match started {
+        Some(values) => values
+            .into_iter()
+            .map(|row| row.into_iter().map(|v| kb.let_var("acc", ty, v)).collect())
+            .collect(),
+        None => {
+            let zero = Expr::f32(0.0).splat(lanes);
+            (0..rows)
+                .map(|_| {
+                    (0..vectors)
+                        .map(|_| kb.let_var("acc", ty, zero.clone()))
+                        .collect()
+                })
+                .collect()
+        }
+    };
     let steps = |kb: &mut KernelBuilder, steps: &[(Expr, Expr)]| {
         // B's vectors of every step, then the FMAs.
         let bv: Vec<Vec<_>> = steps
             .iter()
-            .map(|(_, b_offset)| {
-                let b_row = b_start.clone() + b_offset.clone();
-                (0..vectors)
-                    .map(|c| {
-                        let at = b_row.clone() + (c * lanes as usize) as i64 * p.b.col;
-                        kb.let_var("b", ty, load_row_vector(&p.b, at, lanes))
-                    })
-                    .collect()
-            })
+            .map(|(_, b_offset)| (0..vectors).map(|c| b_vector(kb, b_offset, c)).collect())
             .collect();
-        let a_at =
-            |a_offset: &Expr, r: usize| a_start.clone() + a_offset.clone() + r as i64 * p.a.row;
         if vectors == 1 {
             let steps: Vec<_> = steps.iter().zip(&bv).map(|((a, _), b)| (a, b[0])).collect();
             column_steps(kb, p, &acc, &steps, a_at, lanes);
@@ -377,11 +422,13 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
             }
         }
     };
-    let dense_step = |q: Expr| (q.clone() * p.a.col, q * p.b.row);
     match p.reduction {
         Reduction::Dense(k) if shape.column => {
+            // Pairs of steps after the first pair (which started the
+            // accumulators, or is the only, odd step), then the odd last one.
+            let first = if from_first(k) { 2 } else { 0 };
             let even = (k - k % 2) as i64;
-            kb.for_range("p", 0, even, 2, |kb, q| {
+            kb.for_range("p", first, even, 2, |kb, q| {
                 steps(kb, &[dense_step(q.clone()), dense_step(q + 1)]);
             });
             if k % 2 == 1 {
@@ -429,6 +476,50 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
             kb.store(p.y.buf, p.y.at(ir.clone(), jc), value);
         }
     }
+}
+
+/// The accumulators' starting values: the products of the two `steps` (A
+/// column and B row offsets), `value[r][c]` for row `r`, vector `c`. Starting
+/// from them rather than from zero leaves no zero vector live into the loop,
+/// where it took a register from the 16: with the zero a ReLU's epilogue
+/// shares, a 12-row tile spilled an accumulator to the stack, a store and a
+/// reload in its chain every iteration.
+#[allow(clippy::too_many_arguments)]
+fn first_steps(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    steps: &[(Expr, Expr); 2],
+    rows: usize,
+    vectors: usize,
+    lanes: u8,
+    a_at: impl Fn(&Expr, usize) -> Expr,
+    mut b_vector: impl FnMut(&mut KernelBuilder, &Expr, usize) -> VarId,
+) -> Vec<Vec<Expr>> {
+    let [(a0, b0), (a1, b1)] = steps;
+    let b0: Vec<_> = (0..vectors).map(|c| b_vector(kb, b0, c)).collect();
+    let b1: Vec<_> = (0..vectors).map(|c| b_vector(kb, b1, c)).collect();
+    let ty = Ty::vector(ElemType::F32, lanes);
+    (0..rows)
+        .map(|r| {
+            let splat = |kb: &mut KernelBuilder, a: &Expr| {
+                let av = Expr::load(p.a.buf, a_at(a, r), Ty::F32).splat(lanes);
+                // One vector: each splat feeds one product (a broadcast load
+                // on x86, [`column_steps`]); else the row's products share it.
+                if vectors == 1 {
+                    av
+                } else {
+                    Expr::var(kb.let_var("a", ty, av))
+                }
+            };
+            let (s0, s1) = (splat(kb, a0), splat(kb, a1));
+            (0..vectors)
+                .map(|c| {
+                    s1.clone()
+                        .fma(Expr::var(b1[c]), s0.clone() * Expr::var(b0[c]))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Reduction steps of a one-vector-wide tile: `steps` holds each step's A
@@ -551,7 +642,17 @@ mod tests {
         assert!(target.vector_registers < 32, "the 16-register tile set");
         let tile = super::Tile::for_target(&target);
         assert_eq!((tile.rows, tile.vectors), (12, 1));
-        let heights = [(40, 10), (18, 9), (64, 12), (96, 12), (160, 12), (13, 12)];
+        let heights = [
+            (40, 10),
+            (18, 10),
+            (64, 11),
+            (99, 11),
+            (160, 12),
+            (13, 8),
+            (24, 12),
+            (320, 12),
+            (5, 12),
+        ];
         for (m, rows) in heights {
             assert_eq!(tile.for_rows(m, false).rows, rows, "{m} rows");
         }
@@ -560,7 +661,17 @@ mod tests {
             assert_eq!(tile.for_rows(m, true).rows, rows, "{m} rows, long epilogue");
         }
         let mut rng = rng(34);
-        for (m, k, n) in [(37, 41, 46), (24, 8, 16), (13, 1, 5)] {
+        // k = 1 (no first pair), 2 (only the first pair), 3 (it and an odd
+        // step); n = 3 is scalar columns, three to a tile.
+        let cases = [
+            (37, 41, 46),
+            (24, 8, 16),
+            (13, 1, 5),
+            (23, 2, 3),
+            (12, 3, 7),
+            (25, 4, 13),
+        ];
+        for (m, k, n) in cases {
             let a = random(&mut rng, DType::F32, &[m, k]);
             let b = random(&mut rng, DType::F32, &[k, n]);
             check_on(&target, Op::MatMul, &[Some(&a), Some(&b)], &[1]);
