@@ -16,10 +16,17 @@
 //! and columns the row-tiled form computes one vector or pixel at a time.
 //! The scratch is zeroed once per call: the planes' copies write only the
 //! padded plane's interior, so its border and the run's overhang stay zero.
+//!
+//! Where the AVX-512 microkernel takes the run whole (`cranelift::microkernel::
+//! run`: its vectors cross row ends, `vcompressps` drops the border columns'
+//! outputs), each output plane is instead one tile (or a few) over the padded
+//! plane that writes Y itself, the bias and fused steps in its epilogue: no
+//! run in the scratch, no copy out.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{
-    BufId, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, ReductionDim, TileOperand, Ty,
+    BufId, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, ReductionDim, TileOperand,
+    TileStep, Ty,
 };
 
 use super::super::gemm::Epilogue;
@@ -43,6 +50,7 @@ const RUN_TILE: (i64, i64) = (12, 8);
 /// run reads), then the run of `rows x panel` outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PaddedPlane {
+    height: i64,
     width: i64,
     /// Elements of the padded plane with the run's overhang: where the run starts.
     run_at: i64,
@@ -56,7 +64,26 @@ impl PaddedPlane {
     pub fn elements(&self) -> usize {
         (self.run_at + self.rows * self.panel) as usize
     }
+
+    /// The padded plane alone, when the tiles write Y themselves (the last
+    /// output of a plane reads inside it: see `padded_plane`).
+    pub fn without_run(self) -> PaddedPlane {
+        PaddedPlane {
+            run_at: self.height * self.width,
+            rows: 0,
+            ..self
+        }
+    }
 }
+
+/// A plane's outputs finished in its tiles: the epilogue steps of the tile
+/// of output channel `oc` whose first output is at `at` in Y.
+pub(crate) type PlaneSteps<'a> = &'a dyn Fn(Expr, Expr) -> Vec<TileStep>;
+
+/// Zmm accumulators of the AVX-512 run microkernel, and its lanes: a run tile
+/// spans at most `RUN_VECTORS * RUN_LANES` positions of the padded plane.
+const RUN_VECTORS: i64 = 24;
+const RUN_LANES: i64 = 16;
 
 impl Depthwise<'_> {
     /// The scratch layout, when the padded form applies: a wide microkernel,
@@ -84,12 +111,102 @@ impl Depthwise<'_> {
         let reach = (kh - 1) * dh * width + (kw - 1) * dw;
         let run_at = (height * width).max(rows * panel + reach);
         let padded = PaddedPlane {
+            height,
             width,
             run_at,
             rows,
             panel,
         };
         (padded.elements() as i64 <= MAX_SCRATCH_ELEMENTS).then_some(padded)
+    }
+
+    /// Output rows per tile when the AVX-512 run microkernel takes this
+    /// plane's tiles whole (its vectors span the rows end to end, fewer than
+    /// one per row), in as few tiles of as even heights as its 24
+    /// accumulators allow; `None` where it would not (planes of one row,
+    /// rows as wide as a vector).
+    pub(crate) fn run_tile_rows(&self, padded: PaddedPlane, level: Microkernel) -> Option<i64> {
+        let (_, _, oh, ow) = self.dims();
+        let width = padded.width;
+        let most = (RUN_VECTORS * RUN_LANES - ow) / width + 1;
+        let tiles = (oh + most - 1) / most.max(1);
+        let rows = (oh + tiles - 1) / tiles.max(1);
+        let vectors = |rows: i64| ((rows - 1) * width + ow + RUN_LANES - 1) / RUN_LANES;
+        let per_row = (ow + RUN_LANES - 1) / RUN_LANES;
+        // The shortest tile (the last) must gain too.
+        let last = oh - (tiles - 1) * rows;
+        (level == Microkernel::Avx512
+            && most >= 2
+            && last >= 2
+            && vectors(rows) < rows * per_row
+            && vectors(last) < last * per_row)
+            .then_some(rows)
+    }
+
+    /// The whole convolution through `scratch` (of `padded.without_run()`'s
+    /// elements): zeroed once, then per input channel its plane copied in and
+    /// each of its output channels computed from the copy by tiles of
+    /// `rows` output rows that write Y, finished by `steps`.
+    pub(crate) fn emit_padded_in_tiles(
+        &self,
+        k: &mut KernelBuilder,
+        scratch: BufId,
+        (padded, rows): (PaddedPlane, i64),
+        lanes: u8,
+        steps: PlaneSteps,
+    ) {
+        let (_, _, oh, ow) = self.dims();
+        let (_, _, outputs) = self.counts();
+        let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
+        let wp = padded.width;
+        self.padded_planes(k, scratch, padded, lanes, &mut |k, image, oc| {
+            let y_plane = Expr::var(k.let_var(
+                "yplane",
+                Ty::INDEX,
+                (image * outputs + oc.clone()) * (oh * ow),
+            ));
+            let w_plane = Expr::var(k.let_var("wplane", Ty::INDEX, oc.clone() * (kh * kw)));
+            for first in (0..oh).step_by(rows as usize) {
+                let count = rows.min(oh - first);
+                let y_at = y_plane.clone() + first * ow;
+                k.tile(GemmTile {
+                    rows: count as usize,
+                    cols: ow as usize,
+                    a: TileOperand {
+                        buf: self.w.buf,
+                        offset: w_plane.clone(),
+                        stride: 0,
+                    },
+                    b: TileOperand {
+                        buf: scratch,
+                        offset: Expr::index(first * wp),
+                        stride: 1,
+                    },
+                    b_row: wp,
+                    blocks: ColumnBlocks::ONE,
+                    epilogue: steps(oc.clone(), y_at.clone()),
+                    y: TileOperand {
+                        buf: self.y.buf,
+                        offset: y_at,
+                        stride: ow,
+                    },
+                    reduction: vec![
+                        ReductionDim {
+                            count: kh as usize,
+                            a: kw,
+                            b: dh * wp,
+                        },
+                        ReductionDim {
+                            count: kw as usize,
+                            a: 1,
+                            b: dw,
+                        },
+                    ],
+                    accumulate: false,
+                    lanes,
+                });
+            }
+        });
     }
 
     /// The whole convolution through `scratch` (of `padded.elements()` f32):
@@ -103,7 +220,44 @@ impl Depthwise<'_> {
         lanes: u8,
         epi: Epilogue,
     ) {
-        let (h, w, oh, ow) = self.dims();
+        let (_, _, oh, ow) = self.dims();
+        let (_, _, outputs) = self.counts();
+        let wp = padded.width;
+        self.padded_planes(k, scratch, padded, lanes, &mut |k, image, oc| {
+            let y_plane = Expr::var(k.let_var(
+                "yplane",
+                Ty::INDEX,
+                (image * outputs + oc.clone()) * (oh * ow),
+            ));
+            self.emit_run(k, scratch, padded, oc.clone(), lanes);
+            row_blocks(k, oh, &mut |k, oy, rows| {
+                let from = Expr::var(k.let_var("from", Ty::INDEX, oy.clone() * wp + padded.run_at));
+                let to = Expr::var(k.let_var("to", Ty::INDEX, y_plane.clone() + oy * ow));
+                for r in 0..rows {
+                    for (col, width) in row_pieces(ow, lanes) {
+                        let ty = Ty::vector(ElemType::F32, width);
+                        let value = Expr::load(scratch, from.clone() + (r * wp + col), ty);
+                        let at = to.clone() + (r * ow + col);
+                        let value = epi(k, value, oc.clone(), at.clone(), width);
+                        k.store(self.y.buf, at, value);
+                    }
+                }
+            });
+        });
+    }
+
+    /// `scratch` zeroed once, then per image and input channel the input
+    /// plane copied into the padded plane's interior and `plane(k, image,
+    /// output channel)` for each of its output channels.
+    fn padded_planes(
+        &self,
+        k: &mut KernelBuilder,
+        scratch: BufId,
+        padded: PaddedPlane,
+        lanes: u8,
+        plane: &mut dyn FnMut(&mut KernelBuilder, Expr, Expr),
+    ) {
+        let (h, w, _, _) = self.dims();
         let (images, channels, outputs) = self.counts();
         let multiplier = outputs / channels;
         let l = lanes as i64;
@@ -136,36 +290,11 @@ impl Depthwise<'_> {
                         }
                     }
                 });
-                let plane = |k: &mut KernelBuilder, oc: Expr| {
-                    let y_plane = Expr::var(k.let_var(
-                        "yplane",
-                        Ty::INDEX,
-                        (image.clone() * outputs + oc.clone()) * (oh * ow),
-                    ));
-                    self.emit_run(k, scratch, padded, oc.clone(), lanes);
-                    row_blocks(k, oh, &mut |k, oy, rows| {
-                        let from = Expr::var(k.let_var(
-                            "from",
-                            Ty::INDEX,
-                            oy.clone() * wp + padded.run_at,
-                        ));
-                        let to = Expr::var(k.let_var("to", Ty::INDEX, y_plane.clone() + oy * ow));
-                        for r in 0..rows {
-                            for (col, width) in row_pieces(ow, lanes) {
-                                let ty = Ty::vector(ElemType::F32, width);
-                                let value = Expr::load(scratch, from.clone() + (r * wp + col), ty);
-                                let at = to.clone() + (r * ow + col);
-                                let value = epi(k, value, oc.clone(), at.clone(), width);
-                                k.store(self.y.buf, at, value);
-                            }
-                        }
-                    });
-                };
                 if multiplier == 1 {
-                    plane(k, ic.clone());
+                    plane(k, image.clone(), ic.clone());
                 } else {
                     k.for_range("mult", 0, multiplier, 1, |k, m| {
-                        plane(k, ic.clone() * multiplier + m);
+                        plane(k, image.clone(), ic.clone() * multiplier + m);
                     });
                 }
             });
