@@ -145,19 +145,24 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     for v in 0..vectors {
         a.vpxord(acc(v), acc(v), acc(v))?;
     }
-    let av = zmm28;
-    reduction_loops(&mut a, shape, &mut |a| {
-        a.vbroadcastss(av, dword_ptr(rdi))?;
-        for v in 0..vectors {
-            let at = zmmword_ptr(rsi + disp((v * AVX512_LANES) as i64));
-            if masked(v) {
-                a.vfmadd231ps(acc(v).k1(), av, at)?;
-            } else {
-                a.vfmadd231ps(acc(v), av, at)?;
-            }
+    match shifted_taps(shape, vectors) {
+        Some(taps) => shifted_loop(&mut a, shape, (vectors, taps))?,
+        None => {
+            let av = zmm28;
+            reduction_loops(&mut a, shape, &mut |a| {
+                a.vbroadcastss(av, dword_ptr(rdi))?;
+                for v in 0..vectors {
+                    let at = zmmword_ptr(rsi + disp((v * AVX512_LANES) as i64));
+                    if masked(v) {
+                        a.vfmadd231ps(acc(v).k1(), av, at)?;
+                    } else {
+                        a.vfmadd231ps(acc(v), av, at)?;
+                    }
+                }
+                Ok(())
+            })?;
         }
-        Ok(())
-    })?;
+    }
     let mut pool = Pool::new(1);
     let addends = [rcx, r11];
     let mut addend = 0;
@@ -218,6 +223,99 @@ pub(super) fn avx512(shape: &TileShape) -> Result<Vec<u8>, IcedError> {
     a.ret()?;
     pool.emit(&mut a)?;
     a.assemble(0)
+}
+
+/// Most taps of the innermost reduction dim the shifted form keeps in
+/// registers (their weights, beside 24 accumulators and 3 input vectors).
+const MAX_SHIFTED_TAPS: usize = 5;
+
+/// The taps of the innermost reduction dim when its steps are one element of
+/// B (a kernel row's columns, undilated) and the shifted form takes them.
+fn shifted_taps(shape: &TileShape, vectors: usize) -> Option<usize> {
+    let inner = shape.reduction.last()?;
+    (inner.b == 1
+        && (2..=MAX_SHIFTED_TAPS).contains(&inner.count)
+        && vectors <= AVX512_ACCUMULATORS)
+        .then_some(inner.count)
+}
+
+/// The products when the innermost reduction dim steps B by one element
+/// (`taps` of them): per step of the outer dims, each of B's vectors is
+/// loaded once and the next tap's inputs are it shifted by one lane
+/// (`valignd` with the following vector), where the memory-operand form
+/// loads every tap's vectors, nearly all of them across two cache lines
+/// (kws_dscnn's 3 x 3 taps on a padded width of 7: 33 loads a plane
+/// instead of 99). The weights of the step's taps in zmm24.., the current
+/// and next vectors in zmm29 / zmm30, a shifted one in zmm31. Loads stop at
+/// the last position a tap of the step reads (masked: k1, k2).
+fn shifted_loop(
+    a: &mut CodeAssembler,
+    shape: &TileShape,
+    (vectors, taps): (usize, usize),
+) -> Result<(), IcedError> {
+    let dims = &shape.reduction;
+    let inner = dims[dims.len() - 1];
+    // The outer dims, or one step where the inner dim is the only one.
+    let outer = TileShape {
+        reduction: if dims.len() > 1 {
+            dims[..dims.len() - 1].to_vec()
+        } else {
+            vec![nnc_ir::kernel::ReductionDim {
+                count: 1,
+                a: 0,
+                b: 0,
+            }]
+        },
+        ..shape.clone()
+    };
+    // Positions the step's taps read, from its first: the run and the last
+    // tap's shift.
+    let readable = positions(shape) as usize + taps - 1;
+    let lanes_of = |u: usize| readable.saturating_sub(u * AVX512_LANES).min(AVX512_LANES);
+    let masks = [k1, k2];
+    let mut partial = 0;
+    // Both the last vector and the one after it may be partial.
+    for u in 0..=vectors {
+        let lanes = lanes_of(u);
+        if lanes > 0 && lanes < AVX512_LANES {
+            a.mov(eax, (1u32 << lanes) - 1)?;
+            a.kmovw(masks[partial], eax)?;
+            partial += 1;
+        }
+    }
+    let weights = |t: usize| ZMM[AVX512_ACCUMULATORS + t];
+    let inputs = [zmm29, zmm30];
+    let shifted = zmm31;
+    reduction_loops(a, &outer, &mut |a| {
+        for t in 0..taps {
+            a.vbroadcastss(weights(t), dword_ptr(rdi + disp(t as i64 * inner.a)))?;
+        }
+        let mut partial = 0;
+        let mut load = |a: &mut CodeAssembler, u: usize, to: AsmRegisterZmm| {
+            let lanes = lanes_of(u);
+            let at = zmmword_ptr(rsi + disp((u * AVX512_LANES) as i64));
+            if lanes == AVX512_LANES {
+                a.vmovups(to, at)
+            } else if lanes > 0 {
+                partial += 1;
+                let to = if partial == 1 { to.k1() } else { to.k2() };
+                a.vmovups(to.z(), at)
+            } else {
+                a.vpxord(to, to, to)
+            }
+        };
+        load(a, 0, inputs[0])?;
+        for v in 0..vectors {
+            let (current, next) = (inputs[v % 2], inputs[(v + 1) % 2]);
+            load(a, v + 1, next)?;
+            a.vfmadd231ps(ZMM[v], weights(0), current)?;
+            for t in 1..taps {
+                a.valignd(shifted, next, current, t as i32)?;
+                a.vfmadd231ps(ZMM[v], weights(t), shifted)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
