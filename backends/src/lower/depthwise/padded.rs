@@ -46,21 +46,23 @@ const MAX_OUTPUT_COLUMNS: i64 = 48;
 /// copy out, whose 128-bit loads read what the tile stored just before.
 const RUN_TILE: (i64, i64) = (12, 8);
 
-/// The scratch: two copies of the padded plane (`height x width`, then zeros
-/// as far as the run reads), then the run of `rows x panel` outputs.
+/// The scratch: one or two copies of the padded plane (`height x width`, then
+/// zeros as far as the run reads), then the run of `rows x panel` outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PaddedPlane {
     height: i64,
     width: i64,
     /// Elements of the padded plane with the run's overhang (a copy's).
     run_at: i64,
+    /// Copies of the padded plane: 2 where they alternate (`padded_planes`).
+    copies: i64,
     /// Tile rows of the run and outputs per tile row.
     rows: i64,
     panel: i64,
 }
 
 impl PaddedPlane {
-    /// Elements of the scratch buffer: two copies of the padded plane (see
+    /// Elements of the scratch buffer: the copies of the padded plane (see
     /// `padded_planes`), each `run_at` elements, then the run.
     pub fn elements(&self) -> usize {
         (self.run_start() + self.rows * self.panel) as usize
@@ -68,14 +70,16 @@ impl PaddedPlane {
 
     /// Where the run starts in the scratch.
     fn run_start(&self) -> i64 {
-        2 * self.run_at
+        self.copies * self.run_at
     }
 
-    /// The padded plane alone, when the tiles write Y themselves (the last
-    /// output of a plane reads inside it: see `padded_plane`).
+    /// Two alternating copies of the padded plane alone, when the tiles write
+    /// Y themselves (the last output of a plane reads inside it: see
+    /// `padded_plane`).
     pub fn without_run(self) -> PaddedPlane {
         PaddedPlane {
             run_at: self.height * self.width,
+            copies: 2,
             rows: 0,
             ..self
         }
@@ -120,6 +124,7 @@ impl Depthwise<'_> {
             height,
             width,
             run_at,
+            copies: 1,
             rows,
             panel,
         };
@@ -256,11 +261,12 @@ impl Depthwise<'_> {
     /// `scratch` zeroed once, then per image and input channel the input
     /// plane copied into a padded plane's interior and `plane(k, padded
     /// plane's first element, image, output channel)` for each of its output
-    /// channels. The planes alternate between two copies, the next one
-    /// written before the current one is read: the tiles' wide loads would
-    /// wait for the narrow stores of a copy made just before them to leave
-    /// the store buffer (kws_dscnn's 25 x 5 planes at AVX-512: 2 us of a 5 us
-    /// convolution).
+    /// channels. With two copies, the planes alternate between them,
+    /// the next one written before the current one is read, so that the
+    /// tiles' wide loads do not read what narrow stores just wrote (the run
+    /// microkernel on kws_dscnn's 25 x 5 planes: 3.8 -> 3.6 us a
+    /// convolution; the run and copy out of the AVX2 level measured no
+    /// better, 4.8 -> 4.9 us).
     fn padded_planes(
         &self,
         k: &mut KernelBuilder,
@@ -269,6 +275,7 @@ impl Depthwise<'_> {
         lanes: u8,
         plane: &mut dyn FnMut(&mut KernelBuilder, Expr, Expr, Expr),
     ) {
+        let alternate = padded.copies == 2;
         let (h, w, _, _) = self.dims();
         let (images, channels, outputs) = self.counts();
         let multiplier = outputs / channels;
@@ -285,7 +292,13 @@ impl Depthwise<'_> {
         let wp = padded.width;
         // Plane `q` of the input (image `q / channels`, channel `q % channels`)
         // copied into copy `q % 2`.
-        let slot = |q: Expr| q.binary(BinaryOp::Rem, Expr::index(2)) * padded.run_at;
+        let slot = |q: Expr| {
+            if alternate {
+                q.binary(BinaryOp::Rem, Expr::index(2)) * padded.run_at
+            } else {
+                Expr::index(0)
+            }
+        };
         let copy = |k: &mut KernelBuilder, q: Expr| {
             let x_plane = Expr::var(k.let_var("xplane", Ty::INDEX, q.clone() * (h * w)));
             let to_plane = Expr::var(k.let_var("toplane", Ty::INDEX, slot(q)));
@@ -322,6 +335,13 @@ impl Depthwise<'_> {
             }
         };
         let count = images * channels;
+        if !alternate {
+            k.for_range("q", 0, count, 1, |k, q| {
+                copy(k, q.clone());
+                planes(k, q);
+            });
+            return;
+        }
         copy(k, Expr::index(0));
         k.for_range("q", 0, count - 1, 1, |k, q| {
             copy(k, q.clone() + 1);
