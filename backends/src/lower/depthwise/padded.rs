@@ -448,6 +448,7 @@ fn row_pieces(w: i64, lanes: u8) -> Vec<(i64, u8)> {
 
 #[cfg(test)]
 mod tests {
+    use nnc_ir::kernel::{GemmTile, Stmt};
     use nnc_ir::ops::Conv;
     use nnc_ir::{DType, Op, Target};
 
@@ -486,6 +487,53 @@ mod tests {
             let scratch = matches!(lowered.extras[..], [ExtraBuffer::Scratch { .. }]);
             assert_eq!(scratch, padded, "{features:?}");
         }
+    }
+
+    /// At AVX-512 the 25 x 5 planes are tiles that write Y with the bias in
+    /// their epilogue (the run microkernel's form: one tile a plane, no run
+    /// in the scratch); at AVX2 the run and the copy out stay.
+    #[test]
+    fn avx512_tiles_write_the_output_planes() {
+        let mut rng = rng(67);
+        let x = random(&mut rng, DType::F32, &[1, 4, 25, 5]);
+        let wt = random(&mut rng, DType::F32, &[4, 1, 3, 3]);
+        let b = random(&mut rng, DType::F32, &[4]);
+        let op = Op::Conv(Conv {
+            kernel_shape: vec![3, 3],
+            strides: vec![],
+            pads: vec![1; 4],
+            dilations: vec![],
+            group: 4,
+        });
+        let graph = single_node_graph(op, &[Some(&x), Some(&wt), Some(&b)], &[1, 2], 1);
+        let (_, node) = graph.nodes().next().unwrap();
+        for (features, in_tiles) in [(&["avx512f", "fma"][..], true), (&["avx2", "fma"], false)] {
+            let target = Target {
+                cpu_features: features.iter().map(|f| f.to_string()).collect(),
+                ..test_target()
+            };
+            let lowered = lower_node_full(&graph, node, &target).unwrap();
+            let tiles = tiles_of(&lowered.kernel.body);
+            let writes_y = |t: &GemmTile| t.rows == 25 && t.cols == 5 && t.epilogue.len() == 1;
+            assert_eq!(tiles.iter().all(|t| writes_y(t)), in_tiles, "{features:?}");
+            assert!(!tiles.is_empty());
+        }
+    }
+
+    fn tiles_of(stmts: &[Stmt]) -> Vec<GemmTile> {
+        stmts
+            .iter()
+            .flat_map(|s| match s {
+                Stmt::Tile(t) => vec![(**t).clone()],
+                Stmt::Loop { body, .. } => tiles_of(body),
+                Stmt::If {
+                    then_body,
+                    else_body,
+                    ..
+                } => [tiles_of(then_body), tiles_of(else_body)].concat(),
+                _ => Vec::new(),
+            })
+            .collect()
     }
 
     #[test]
