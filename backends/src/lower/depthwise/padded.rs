@@ -515,7 +515,7 @@ mod tests {
             let lowered = lower_node_full(&graph, node, &target).unwrap();
             let tiles = tiles_of(&lowered.kernel.body);
             let writes_y = |t: &GemmTile| t.rows == 25 && t.cols == 5 && t.epilogue.len() == 1;
-            assert_eq!(tiles.iter().all(|t| writes_y(t)), in_tiles, "{features:?}");
+            assert_eq!(tiles.iter().all(writes_y), in_tiles, "{features:?}");
             assert!(!tiles.is_empty());
         }
     }
