@@ -370,6 +370,27 @@ impl Convolution<'_> {
             self.finish(k, acc, oc, at, lanes)
         };
         let tile = depthwise::Tile::for_conv(ctx.target);
+        let in_tiles = dw
+            .padded_plane(tile.wide)
+            .and_then(|padded| Some((padded, dw.run_tile_rows(padded, tile.wide)?)))
+            .filter(|_| {
+                self.plane_finish(&[], Expr::index(0), Expr::index(0))
+                    .is_some()
+            });
+        if let Some((padded, rows)) = in_tiles {
+            let padded = padded.without_run();
+            let scratch = k.buffer("scratch", ElemType::F32, padded.elements(), true);
+            ctx.add_extra(ExtraBuffer::Scratch {
+                bytes: 4 * padded.elements(),
+            });
+            let maps = self.fusion.tile_maps(k, self.lanes);
+            let steps = |oc: Expr, at: Expr| {
+                self.plane_finish(&maps, oc, at)
+                    .expect("the plane's steps were checked above")
+            };
+            dw.emit_padded_in_tiles(k, scratch, (padded, rows), self.lanes, &steps);
+            return;
+        }
         match dw.padded_plane(tile.wide) {
             Some(padded) => {
                 let scratch = k.buffer("scratch", ElemType::F32, padded.elements(), true);
@@ -389,6 +410,45 @@ impl Convolution<'_> {
                 None => dw.emit(k, tile, self.lanes, &epilogue),
             },
         }
+    }
+
+    /// [`Convolution::finish`] as the epilogue of a depthwise tile whose every
+    /// output is of channel `oc` (first output at `at`): the bias and the
+    /// steps' per-channel and scalar addends one value for the whole tile;
+    /// `None` when a step is not one a tile applies or adds a tensor shaped
+    /// like Y.
+    fn plane_finish(
+        &self,
+        maps: &[Option<nnc_ir::kernel::TileMap>],
+        oc: Expr,
+        at: Expr,
+    ) -> Option<Vec<nnc_ir::kernel::TileStep>> {
+        use nnc_ir::kernel::{TileAddend, TileStep};
+        let ow = self.y.shape()[3] as i64;
+        let bias = self.bias.map(|buf| {
+            TileStep::Add(TileAddend {
+                buf,
+                offset: oc.clone(),
+                row: 0,
+                col: 0,
+                block: 0,
+            })
+        });
+        let fused = self.fusion.tile_steps(maps, oc, at, (ow, 0))?;
+        let steps = bias
+            .into_iter()
+            .chain(fused)
+            .map(|step| match step {
+                TileStep::Add(e) if e.col == 0 => Some(TileStep::Add(TileAddend { row: 0, ..e })),
+                TileStep::Add(_) => None,
+                other => Some(other),
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let addends = steps
+            .iter()
+            .filter(|s| matches!(s, TileStep::Add(_)))
+            .count();
+        (addends <= super::gemm_tiles::MAX_TILE_ADDENDS).then_some(steps)
     }
 
     /// Row-accumulating direct convolution (f32, f64).

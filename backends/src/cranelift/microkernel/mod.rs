@@ -11,6 +11,7 @@
 mod activation;
 mod asm;
 mod depthwise;
+mod run;
 
 use std::collections::HashMap;
 
@@ -69,6 +70,12 @@ impl TileShape {
     /// accumulators and B vectors of every column block fitting the registers
     /// and every displacement an i32.
     pub(crate) fn of(kernel: &Kernel, tile: &GemmTile, level: Microkernel) -> Option<TileShape> {
+        // A plane's rows end to end ([`run`]): one run of zmm vectors.
+        if level == Microkernel::Avx512
+            && let Some(shape) = run::shape_of(kernel, tile)
+        {
+            return Some(shape);
+        }
         // A tile at most 8 columns wide wastes half a zmm register or more: its
         // AVX2 form (every AVX-512F core has AVX2 and FMA) does the same work in
         // ymm registers, at twice the rate where 512-bit FMAs are split in two
@@ -189,6 +196,11 @@ impl TileShape {
         })
     }
 
+    /// Whether this shape takes the run form ([`run`]).
+    pub(crate) fn is_run(&self) -> bool {
+        self.level == Microkernel::Avx512 && self.b_row != 0 && run::applies(self)
+    }
+
     /// How many addend pointers the function takes after `(a, b, y)`.
     pub(crate) fn addends(&self) -> usize {
         self.epilogue
@@ -200,6 +212,7 @@ impl TileShape {
     /// The machine code of this shape.
     pub(crate) fn assemble(&self) -> Result<Vec<u8>, String> {
         let code = match self.level {
+            Microkernel::Avx512 if self.is_run() => run::avx512(self),
             Microkernel::Avx512 if self.b_row != 0 => depthwise::avx512(self),
             Microkernel::Avx2 if self.b_row != 0 => depthwise::avx2(self),
             Microkernel::Avx512 => asm::avx512(self),

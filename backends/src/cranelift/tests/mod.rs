@@ -10,6 +10,7 @@ mod arith;
 mod driver;
 mod microkernels;
 mod programs;
+mod run_tiles;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,213 @@
+//! The AVX-512 run microkernel (`microkernel::run`: a depthwise tile over a
+//! padded plane whose rows lie end to end, outputs packed into a contiguous Y)
+//! against the kernel interpreter: random plane heights and widths, row gaps
+//! of 0 to 4 positions, one to three reduction dims (a kernel's rows and
+//! columns, dilated), every run length modulo 16, epilogues of per-tile
+//! addends, Clip bounds and the exact GELU, compiled and run natively.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use nnc_ir::kernel::{
+    BufId, BufferRef, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, Program, ReductionDim,
+    TileAddend, TileFn, TileOperand, TileStep,
+};
+use nnc_ir::ops::Unary;
+use nnc_ir::{DType, Microkernel};
+
+use super::{HOST, Scratch, assert_same, bytes_of, call, driver, io, reference};
+use crate::cranelift::compile_program;
+use crate::cranelift::microkernel::TileShape;
+use crate::target::parse_target;
+
+const A_LEN: usize = 64;
+const B_LEN: usize = 4000;
+const E_LEN: usize = 16;
+
+/// A random run tile writing Y from `y_offset`, and the Y elements it spans.
+fn random_run_tile(rng: &mut StdRng, y_offset: usize) -> (GemmTile, usize) {
+    let cols = rng.random_range(1..=12usize);
+    let gap = rng.random_range(0..=4i64);
+    let b_row = cols as i64 + gap;
+    let rows = rng.random_range(2..=(24 * 16 - cols) / b_row as usize + 1);
+    // The run form takes planes whose run is fewer vectors than rows.
+    if ((rows as i64 - 1) * b_row + cols as i64 + 15) / 16 >= rows as i64 {
+        return random_run_tile(rng, y_offset);
+    }
+    let (kh, kw) = (rng.random_range(1..=4usize), rng.random_range(1..=4usize));
+    let dilation = rng.random_range(1..=2i64);
+    let dims = rng.random_range(1..=3);
+    let mut reduction = vec![
+        ReductionDim {
+            count: kh,
+            a: kw as i64,
+            b: dilation * b_row,
+        },
+        ReductionDim {
+            count: kw,
+            a: 1,
+            b: dilation,
+        },
+    ];
+    if dims == 1 {
+        reduction.remove(0);
+    } else if dims == 3 {
+        reduction.insert(
+            0,
+            ReductionDim {
+                count: 2,
+                a: (kh * kw) as i64,
+                b: 7,
+            },
+        );
+    }
+    let reach: i64 = reduction.iter().map(|d| (d.count as i64 - 1) * d.b).sum();
+    let span = (rows as i64 - 1) * b_row + cols as i64 + reach;
+    let mut epilogue = Vec::new();
+    for buf in [3u32, 4] {
+        if rng.random_bool(0.5) {
+            epilogue.push(TileStep::Add(TileAddend {
+                buf: BufId(buf),
+                offset: Expr::index(rng.random_range(0..E_LEN as i64)),
+                row: 0,
+                col: 0,
+                block: 0,
+            }));
+        }
+    }
+    if rng.random_bool(0.7) {
+        let min = [None, Some(0.0), Some(-0.5)][rng.random_range(0..3)];
+        let max = [None, Some(6.0), Some(0.25)][rng.random_range(0..3)];
+        let at = rng.random_range(0..=epilogue.len());
+        epilogue.insert(at, TileStep::Clip { min, max });
+    }
+    let tile = GemmTile {
+        rows,
+        cols,
+        a: TileOperand {
+            buf: BufId(0),
+            offset: Expr::index(rng.random_range(0..=A_LEN as i64 - 2 * (kh * kw) as i64)),
+            stride: 0,
+        },
+        b: TileOperand {
+            buf: BufId(1),
+            offset: Expr::index(rng.random_range(0..=B_LEN as i64 - span)),
+            stride: 1,
+        },
+        b_row,
+        y: TileOperand {
+            buf: BufId(2),
+            offset: Expr::index(y_offset as i64),
+            stride: cols as i64,
+        },
+        reduction,
+        accumulate: false,
+        lanes: 4,
+        blocks: ColumnBlocks::ONE,
+        epilogue,
+    };
+    (tile, rows * cols)
+}
+
+fn run_tiles_program(seed: u64) -> Program {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut tiles = Vec::new();
+    let mut y_len = 0;
+    while tiles.len() < 60 {
+        let (tile, span) = random_run_tile(&mut rng, y_len);
+        y_len += span;
+        tiles.push(tile);
+    }
+    let kernels: Vec<_> = tiles
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut tile)| {
+            let mut kb = KernelBuilder::new(format!("run{i}"));
+            kb.buffer("a", ElemType::F32, A_LEN, false);
+            kb.buffer("b", ElemType::F32, B_LEN, false);
+            kb.buffer("y", ElemType::F32, y_len, true);
+            kb.buffer("e0", ElemType::F32, E_LEN, false);
+            kb.buffer("e1", ElemType::F32, E_LEN, false);
+            if rng.random_bool(0.3) {
+                let gelu = Unary::Gelu {
+                    tanh_approximation: false,
+                };
+                let map = crate::lower::tile_map(&mut kb, TileFn::Gelu, gelu, tile.lanes);
+                let at = rng.random_range(0..=tile.epilogue.len());
+                tile.epilogue.insert(at, TileStep::Map(map));
+            }
+            kb.tile(tile);
+            kb.finish()
+        })
+        .collect();
+    let args = [
+        BufferRef::Input(0),
+        BufferRef::Input(1),
+        BufferRef::Output(0),
+        BufferRef::Input(2),
+        BufferRef::Input(3),
+    ];
+    Program {
+        name: "run_tiles".into(),
+        inputs: vec![
+            io("a", DType::F32, &[A_LEN]),
+            io("b", DType::F32, &[B_LEN]),
+            io("e0", DType::F32, &[E_LEN]),
+            io("e1", DType::F32, &[E_LEN]),
+        ],
+        outputs: vec![io("y", DType::F32, &[y_len])],
+        arena_bytes: 0,
+        arena_align: 16,
+        weights: vec![],
+        calls: (0..kernels.len()).map(|k| call(k, &args)).collect(),
+        kernels,
+    }
+}
+
+fn inputs(seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    [A_LEN, B_LEN, E_LEN, E_LEN]
+        .iter()
+        .map(|&n| {
+            let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            bytes_of(&v)
+        })
+        .collect()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn run_tiles_match_the_interpreter() {
+    let program = run_tiles_program(11);
+    for kernel in &program.kernels {
+        let nnc_ir::kernel::Stmt::Tile(tile) = &kernel.body[0] else {
+            panic!("a tile kernel");
+        };
+        let shape = TileShape::of(kernel, tile, Microkernel::Avx512);
+        assert!(
+            shape.is_some_and(|s| s.is_run()),
+            "{}: {}x{} b_row {}",
+            kernel.name,
+            tile.rows,
+            tile.cols,
+            tile.b_row
+        );
+    }
+    let cpu = vec!["avx512f".to_string()];
+    let target = parse_target("x86_64", &cpu).expect("x86_64 parses");
+    let object = compile_program(&program, &target).unwrap_or_else(|e| panic!("{e}"));
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        eprintln!("note: the host cannot run avx512 tiles; compiled only");
+        return;
+    }
+    let inputs = inputs(5);
+    let want = reference(&program, &inputs);
+    let scratch = Scratch::new(&program.name, "avx512");
+    let report = HOST.link_and_run(
+        &scratch.0,
+        &object.bytes,
+        &driver::c_driver(&program, &inputs),
+    );
+    let got = driver::parse_outcome(&report, program.outputs.len());
+    assert_same(&program, "avx512", &got, &want);
+}
