@@ -413,11 +413,9 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
     // A packed A holds this tile's rows as one `[k][rows]` block from row `i`'s
     // start: its rows are adjacent, its columns `rows` apart ([`pack_a`]).
     let (a_first, a_row, a_col) = match p.reduction {
-        Reduction::Dense(k) if shape.packed_a => (
-            p.a.offset.clone() + i.clone() * k as i64,
-            1,
-            rows as i64,
-        ),
+        Reduction::Dense(k) if shape.packed_a => {
+            (p.a.offset.clone() + i.clone() * k as i64, 1, rows as i64)
+        }
         _ => (p.a.at(i.clone(), Expr::index(0)), p.a.row, p.a.col),
     };
     // Element (i, 0) of A and (0, j) of B, once per tile. Inside the loop every
