@@ -34,6 +34,7 @@
 //! each output is one accumulation in a local, guarded by that divisibility.
 
 mod channels;
+mod packed;
 pub(super) mod parity;
 mod polyphase;
 #[cfg(test)]
@@ -108,7 +109,9 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
             } else if conv.unfolded_applies(ctx.target.microkernel()) {
                 conv.emit_unfolded(&mut k, ctx, gemm::Tile::for_target(ctx.target));
             } else if conv.is_pointwise() {
-                conv.emit_pointwise(&mut k, gemm::Tile::for_target(ctx.target));
+                let tile = gemm::Tile::for_target(ctx.target);
+                let packed = conv.packed_pointwise_weight(&mut k, ctx, tile);
+                conv.emit_pointwise_with(&mut k, tile, packed);
             } else if let Some(interior) = conv.tiled_interior() {
                 let tile = gemm::Tile::for_target(ctx.target);
                 if conv.polyphase_applies(tile.wide) {

@@ -23,7 +23,7 @@
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{
-    BinaryOp, ElemType, Expr, KernelBuilder, ReductionDim, TileAddend, TileMap, TileStep, Ty,
+    BinaryOp, BufId, ElemType, Expr, KernelBuilder, ReductionDim, TileAddend, TileMap, TileStep, Ty,
 };
 
 use super::super::gemm::{self, A_BLOCK_BYTES};
@@ -100,6 +100,17 @@ impl Convolution<'_> {
     /// Pointwise convolution through the GEMM microkernel, the bias added as
     /// the tiles are stored.
     pub(super) fn emit_pointwise(&self, k: &mut KernelBuilder, tile: gemm::Tile) {
+        self.emit_pointwise_with(k, tile, None);
+    }
+
+    /// [`Convolution::emit_pointwise`], reading the weights from `packed` when
+    /// given (`gemm::pack_a`'s order, see `packed`).
+    pub(super) fn emit_pointwise_with(
+        &self,
+        k: &mut KernelBuilder,
+        tile: gemm::Tile,
+        packed: Option<BufId>,
+    ) {
         let (xshape, yshape) = (self.x.shape(), self.y.shape());
         let (c, m) = (xshape[1], yshape[1]);
         let (cg, mg) = (c / self.group, m / self.group);
@@ -124,7 +135,11 @@ impl Convolution<'_> {
                     m: mg,
                     n: pixels,
                     reduction: gemm::Reduction::Dense(cg),
-                    a: gemm::Matrix::row_major(self.w.buf, first.clone() * cg as i64, cg),
+                    a: gemm::Matrix::row_major(
+                        packed.unwrap_or(self.w.buf),
+                        first.clone() * cg as i64,
+                        cg,
+                    ),
                     b: gemm::Matrix::row_major(self.x.buf, x_offset, pixels),
                     y: gemm::Matrix::row_major(self.y.buf, y_offset.clone(), pixels),
                     epilogue: &epilogue,
@@ -146,6 +161,8 @@ impl Convolution<'_> {
                     }];
                     let steps = |i, j| in_tile(i, j).unwrap_or_default();
                     gemm_tiles::emit_finished(k, &product, &dims, tile.wide, self.lanes, &steps);
+                } else if packed.is_some() {
+                    gemm::emit_packed(k, &product, tile, self.lanes);
                 } else {
                     gemm::emit(k, &product, tile, self.lanes);
                 }
