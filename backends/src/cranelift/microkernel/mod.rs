@@ -181,7 +181,14 @@ impl TileShape {
                 TileStep::Map(m) => ShapeStep::Map(m.func),
             })
             .collect();
-        eligible.then(|| TileShape {
+        eligible.then(|| TileShape::with_epilogue(level, tile, epilogue))
+    }
+
+    /// `tile`'s shape at `level`, its epilogue already translated: the fields
+    /// every form (the general tiles and the [`run`] form) copies from the tile
+    /// alike, whatever each asks of them.
+    fn with_epilogue(level: Microkernel, tile: &GemmTile, epilogue: Vec<ShapeStep>) -> TileShape {
+        TileShape {
             level,
             rows: tile.rows,
             cols: tile.cols,
@@ -193,7 +200,7 @@ impl TileShape {
             accumulate: tile.accumulate,
             blocks: tile.blocks,
             epilogue,
-        })
+        }
     }
 
     /// Whether this shape takes the run form ([`run`]).

@@ -68,19 +68,7 @@ pub(super) fn shape_of(kernel: &Kernel, tile: &GemmTile) -> Option<TileShape> {
             .reduction
             .iter()
             .all(|d| d.count >= 1 && fits(d.a) && fits(d.b));
-    let shape = TileShape {
-        level: Microkernel::Avx512,
-        rows: tile.rows,
-        cols: tile.cols,
-        a_stride: tile.a.stride,
-        b_stride: tile.b.stride,
-        y_stride: tile.y.stride,
-        b_row: tile.b_row,
-        reduction: tile.reduction.clone(),
-        accumulate: tile.accumulate,
-        blocks: tile.blocks,
-        epilogue,
-    };
+    let shape = TileShape::with_epilogue(Microkernel::Avx512, tile, epilogue);
     (eligible && shape.addends() <= MAX_ADDENDS && applies(&shape)).then_some(shape)
 }
 
