@@ -168,7 +168,7 @@ impl Depthwise<'_> {
     ) {
         let (_, _, oh, ow) = self.dims();
         let (_, _, outputs) = self.counts();
-        let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
+        let [kh, kw] = self.kernel;
         let wp = padded.width;
         self.padded_planes(k, scratch, padded, lanes, &mut |k, plane_at, image, oc| {
             let y_plane = Expr::var(k.let_var(
@@ -201,18 +201,7 @@ impl Depthwise<'_> {
                         offset: y_at,
                         stride: ow,
                     },
-                    reduction: vec![
-                        ReductionDim {
-                            count: kh as usize,
-                            a: kw,
-                            b: dh * wp,
-                        },
-                        ReductionDim {
-                            count: kw as usize,
-                            a: 1,
-                            b: dw,
-                        },
-                    ],
+                    reduction: self.window_over_rows(wp),
                     accumulate: false,
                     lanes,
                 });
@@ -350,6 +339,26 @@ impl Depthwise<'_> {
         planes(k, Expr::index(count - 1));
     }
 
+    /// The kernel window as a tile's reduction over a plane whose rows are
+    /// `row` elements apart: A the weights row by row, B a tap's rows `dh`
+    /// plane rows apart and its columns `dw` apart. Every tile over a padded
+    /// plane (the plane in tiles of rows, the run) reads the window so.
+    fn window_over_rows(&self, row: i64) -> Vec<ReductionDim> {
+        let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
+        vec![
+            ReductionDim {
+                count: kh as usize,
+                a: kw,
+                b: dh * row,
+            },
+            ReductionDim {
+                count: kw as usize,
+                a: 1,
+                b: dw,
+            },
+        ]
+    }
+
     /// Output channel `oc`'s run over the padded plane, in tiles of
     /// [`RUN_TILE`].
     fn emit_run(
@@ -360,7 +369,7 @@ impl Depthwise<'_> {
         oc: Expr,
         lanes: u8,
     ) {
-        let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
+        let [kh, kw] = self.kernel;
         let block = RUN_TILE.0 as usize;
         let w_plane = Expr::var(k.let_var("wplane", Ty::INDEX, oc * (kh * kw)));
         let panel = padded.panel;
@@ -388,18 +397,7 @@ impl Depthwise<'_> {
                     offset: Expr::index(padded.run_start() + at),
                     stride: panel,
                 },
-                reduction: vec![
-                    ReductionDim {
-                        count: kh as usize,
-                        a: kw,
-                        b: dh * padded.width,
-                    },
-                    ReductionDim {
-                        count: kw as usize,
-                        a: 1,
-                        b: dw,
-                    },
-                ],
+                reduction: self.window_over_rows(padded.width),
                 accumulate: false,
                 lanes,
             });
