@@ -13,14 +13,12 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use nnc_ir::Microkernel;
 use nnc_ir::kernel::{
-    BufferRef, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, Program, ReductionDim,
-    TileAddend, TileFn, TileOperand, TileStep,
+    ColumnBlocks, Expr, GemmTile, Program, ReductionDim, TileAddend, TileOperand, TileStep,
 };
-use nnc_ir::ops::Unary;
-use nnc_ir::{DType, Microkernel};
 
-use super::{HOST, Scratch, assert_same, bytes_of, call, driver, io, reference};
+use super::tile_programs::{Lens, one_kernel_per_tile, run_natively};
 use crate::cranelift::compile_program;
 use crate::target::parse_target;
 
@@ -28,6 +26,11 @@ const A_LEN: usize = 6000;
 const B_LEN: usize = 48000;
 /// Each of the two addend buffers of the epilogues.
 const E_LEN: usize = 8000;
+const LENS: Lens = Lens {
+    a: A_LEN,
+    b: B_LEN,
+    e: E_LEN,
+};
 
 /// (rows, vectors of lanes, lanes, accumulators, B vectors) each level's tiles
 /// may take: a tile of `rows` rows has at most `min(B vectors, accumulators /
@@ -242,62 +245,14 @@ fn tiles_program(level: Microkernel, seed: u64) -> Program {
             tiles.push(tile);
         }
     }
-    let kernels: Vec<_> = tiles
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut tile)| {
-            let mut kb = KernelBuilder::new(format!("tile{i}"));
-            kb.buffer("a", ElemType::F32, A_LEN, false);
-            kb.buffer("b", ElemType::F32, B_LEN, false);
-            kb.buffer("y", ElemType::F32, y_len, true);
-            kb.buffer("e0", ElemType::F32, E_LEN, false);
-            kb.buffer("e1", ElemType::F32, E_LEN, false);
-            // Half the tiles with an epilogue apply GELU somewhere in it.
-            if tile.b_row == 0 && rng.random_bool(0.5) {
-                let gelu = Unary::Gelu {
-                    tanh_approximation: false,
-                };
-                let map = crate::lower::tile_map(&mut kb, TileFn::Gelu, gelu, tile.lanes);
-                let at = rng.random_range(0..=tile.epilogue.len());
-                tile.epilogue.insert(at, TileStep::Map(map));
-            }
-            kb.tile(tile);
-            kb.finish()
-        })
-        .collect();
-    let args = [
-        BufferRef::Input(0),
-        BufferRef::Input(1),
-        BufferRef::Output(0),
-        BufferRef::Input(2),
-        BufferRef::Input(3),
-    ];
-    Program {
-        name: format!("tiles_{}", level.name()),
-        inputs: vec![
-            io("a", DType::F32, &[A_LEN]),
-            io("b", DType::F32, &[B_LEN]),
-            io("e0", DType::F32, &[E_LEN]),
-            io("e1", DType::F32, &[E_LEN]),
-        ],
-        outputs: vec![io("y", DType::F32, &[y_len])],
-        arena_bytes: 0,
-        arena_align: 16,
-        weights: vec![],
-        calls: (0..kernels.len()).map(|k| call(k, &args)).collect(),
-        kernels,
-    }
-}
-
-fn random_inputs(seed: u64) -> Vec<Vec<u8>> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    [A_LEN, B_LEN, E_LEN, E_LEN]
-        .iter()
-        .map(|&n| {
-            let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-            bytes_of(&v)
-        })
-        .collect()
+    // Half the tiles with an epilogue apply GELU somewhere in it.
+    one_kernel_per_tile(
+        (format!("tiles_{}", level.name()), "tile"),
+        tiles,
+        (LENS, y_len),
+        &mut rng,
+        |tile, rng| tile.b_row == 0 && rng.random_bool(0.5),
+    )
 }
 
 /// Compiles the tiles for `cpu`, checks every tile took `level`'s microkernel,
@@ -320,16 +275,7 @@ fn check_level(cpu: &[&str], level: Microkernel, runs_here: bool) {
         );
         return;
     }
-    let inputs = random_inputs(3);
-    let want = reference(&program, &inputs);
-    let scratch = Scratch::new(&program.name, level.name());
-    let report = HOST.link_and_run(
-        &scratch.0,
-        &object.bytes,
-        &driver::c_driver(&program, &inputs),
-    );
-    let got = driver::parse_outcome(&report, program.outputs.len());
-    assert_same(&program, level.name(), &got, &want);
+    run_natively(&program, &object.bytes, LENS, 3, level.name());
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -11,6 +11,7 @@ mod driver;
 mod microkernels;
 mod programs;
 mod run_tiles;
+mod tile_programs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

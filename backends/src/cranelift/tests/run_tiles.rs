@@ -8,14 +8,12 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use nnc_ir::Microkernel;
 use nnc_ir::kernel::{
-    BufId, BufferRef, ColumnBlocks, ElemType, Expr, GemmTile, KernelBuilder, Program, ReductionDim,
-    TileAddend, TileFn, TileOperand, TileStep,
+    BufId, ColumnBlocks, Expr, GemmTile, Program, ReductionDim, TileAddend, TileOperand, TileStep,
 };
-use nnc_ir::ops::Unary;
-use nnc_ir::{DType, Microkernel};
 
-use super::{HOST, Scratch, assert_same, bytes_of, call, driver, io, reference};
+use super::tile_programs::{Lens, one_kernel_per_tile, run_natively};
 use crate::cranelift::compile_program;
 use crate::cranelift::microkernel::TileShape;
 use crate::target::parse_target;
@@ -23,6 +21,11 @@ use crate::target::parse_target;
 const A_LEN: usize = 64;
 const B_LEN: usize = 4000;
 const E_LEN: usize = 16;
+const LENS: Lens = Lens {
+    a: A_LEN,
+    b: B_LEN,
+    e: E_LEN,
+};
 
 /// A random run tile writing Y from `y_offset`, and the Y elements it spans.
 fn random_run_tile(rng: &mut StdRng, y_offset: usize) -> (GemmTile, usize) {
@@ -118,61 +121,13 @@ fn run_tiles_program(seed: u64) -> Program {
         y_len += span;
         tiles.push(tile);
     }
-    let kernels: Vec<_> = tiles
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut tile)| {
-            let mut kb = KernelBuilder::new(format!("run{i}"));
-            kb.buffer("a", ElemType::F32, A_LEN, false);
-            kb.buffer("b", ElemType::F32, B_LEN, false);
-            kb.buffer("y", ElemType::F32, y_len, true);
-            kb.buffer("e0", ElemType::F32, E_LEN, false);
-            kb.buffer("e1", ElemType::F32, E_LEN, false);
-            if rng.random_bool(0.3) {
-                let gelu = Unary::Gelu {
-                    tanh_approximation: false,
-                };
-                let map = crate::lower::tile_map(&mut kb, TileFn::Gelu, gelu, tile.lanes);
-                let at = rng.random_range(0..=tile.epilogue.len());
-                tile.epilogue.insert(at, TileStep::Map(map));
-            }
-            kb.tile(tile);
-            kb.finish()
-        })
-        .collect();
-    let args = [
-        BufferRef::Input(0),
-        BufferRef::Input(1),
-        BufferRef::Output(0),
-        BufferRef::Input(2),
-        BufferRef::Input(3),
-    ];
-    Program {
-        name: "run_tiles".into(),
-        inputs: vec![
-            io("a", DType::F32, &[A_LEN]),
-            io("b", DType::F32, &[B_LEN]),
-            io("e0", DType::F32, &[E_LEN]),
-            io("e1", DType::F32, &[E_LEN]),
-        ],
-        outputs: vec![io("y", DType::F32, &[y_len])],
-        arena_bytes: 0,
-        arena_align: 16,
-        weights: vec![],
-        calls: (0..kernels.len()).map(|k| call(k, &args)).collect(),
-        kernels,
-    }
-}
-
-fn inputs(seed: u64) -> Vec<Vec<u8>> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    [A_LEN, B_LEN, E_LEN, E_LEN]
-        .iter()
-        .map(|&n| {
-            let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-            bytes_of(&v)
-        })
-        .collect()
+    one_kernel_per_tile(
+        ("run_tiles".into(), "run"),
+        tiles,
+        (LENS, y_len),
+        &mut rng,
+        |_, rng| rng.random_bool(0.3),
+    )
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -200,14 +155,5 @@ fn run_tiles_match_the_interpreter() {
         eprintln!("note: the host cannot run avx512 tiles; compiled only");
         return;
     }
-    let inputs = inputs(5);
-    let want = reference(&program, &inputs);
-    let scratch = Scratch::new(&program.name, "avx512");
-    let report = HOST.link_and_run(
-        &scratch.0,
-        &object.bytes,
-        &driver::c_driver(&program, &inputs),
-    );
-    let got = driver::parse_outcome(&report, program.outputs.len());
-    assert_same(&program, "avx512", &got, &want);
+    run_natively(&program, &object.bytes, LENS, 5, "avx512");
 }
