@@ -113,6 +113,57 @@ pub fn check_lowering_for(
     }
 }
 
+/// [`check_lowering`] on 16 vector registers (x86_64) and on 32 (aarch64):
+/// the tile shapes a lowering picks depend on the register count.
+pub fn check_lowering_on_16_and_32_registers(
+    graph: &Graph,
+    values: &[Option<&Tensor>],
+    rtol: f64,
+    atol: f64,
+) {
+    let aarch64 = Target {
+        arch: Arch::Aarch64,
+        vector_registers: 32,
+        ..test_target()
+    };
+    check_lowering_for(graph, values, rtol, atol, &test_target());
+    check_lowering_for(graph, values, rtol, atol, &aarch64);
+}
+
+/// The wide x86 targets (AVX-512, then AVX2 + FMA) at 128-bit vectors, so
+/// that a lowering takes its microkernel forms.
+pub fn wide_targets() -> [Target; 2] {
+    let with = |features: &[&str]| Target {
+        cpu_features: features.iter().map(|f| f.to_string()).collect(),
+        ..test_target()
+    };
+    [
+        with(&["avx", "avx2", "fma", "avx512f"]),
+        with(&["avx", "avx2", "fma"]),
+    ]
+}
+
+/// The form (`Lowered::form`) the only node of a graph of `op` over `inputs`
+/// (weights at 1 and 2) takes on `target`: tests assert which form ran.
+pub fn lowered_form(op: Op, inputs: &[Option<&Tensor>], target: &Target) -> Option<&'static str> {
+    let graph = single_node_graph(op, inputs, &[1, 2], 1);
+    let (_, node) = graph.nodes().next().expect("one node");
+    let lowered = super::lower_node_full(&graph, node, target).expect("lowers");
+    lowered.form
+}
+
+/// Convolution pads for test round `round`: each side its own cycle, from none
+/// to past the kernel (the bottom and right short of it), so that the rounds
+/// cover their combinations.
+pub fn round_pads(round: usize, kernel: [usize; 2]) -> [usize; 4] {
+    [
+        round % (kernel[0] + 1),
+        (round / 2) % (kernel[1] + 1),
+        (round / 3) % kernel[0],
+        (round / 4) % kernel[1],
+    ]
+}
+
 /// Builds the graph for `op` on `inputs` (operands listed in `constants` become
 /// weights, the others graph inputs) and checks its lowering on those values.
 pub fn check_op(

@@ -279,31 +279,14 @@ fn store_as_accumulated(_: &mut KernelBuilder, acc: Expr, _: Expr, _: Expr, _: u
 #[cfg(test)]
 mod tests {
     use nnc_ir::ops::{Conv, Fused};
-    use nnc_ir::{DType, Op, Target, Tensor};
+    use nnc_ir::{DType, Op};
     use rand::Rng;
 
     use super::super::super::random_tensors::{random_small as random, rng};
     use super::super::super::testing::{
-        check_lowering_for, residual_relu_and_clip, single_node_graph, test_target,
+        check_lowering_for, lowered_form as form, residual_relu_and_clip, single_node_graph,
+        test_target, wide_targets,
     };
-
-    fn wide_targets() -> [Target; 2] {
-        let with = |features: &[&str]| Target {
-            cpu_features: features.iter().map(|f| f.to_string()).collect(),
-            ..test_target()
-        };
-        [
-            with(&["avx", "avx2", "fma", "avx512f"]),
-            with(&["avx", "avx2", "fma"]),
-        ]
-    }
-
-    fn form(op: Op, inputs: &[Option<&Tensor>], target: &Target) -> Option<&'static str> {
-        let graph = single_node_graph(op, inputs, &[1, 2], 1);
-        let (_, node) = graph.nodes().next().expect("one node");
-        let lowered = super::super::super::lower_node_full(&graph, node, target).expect("lowers");
-        lowered.form
-    }
 
     fn conv(kernel: [usize; 2], strides: [usize; 2], pads: Vec<usize>, dilation_w: usize) -> Op {
         Op::Conv(Conv {
