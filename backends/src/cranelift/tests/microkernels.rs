@@ -22,14 +22,11 @@ use super::tile_programs::{Lens, one_kernel_per_tile, run_natively};
 use crate::cranelift::compile_program;
 use crate::target::parse_target;
 
-const A_LEN: usize = 6000;
-const B_LEN: usize = 48000;
-/// Each of the two addend buffers of the epilogues.
-const E_LEN: usize = 8000;
+/// The buffers' elements: A, B, and each of the two epilogue addends.
 const LENS: Lens = Lens {
-    a: A_LEN,
-    b: B_LEN,
-    e: E_LEN,
+    a: 6000,
+    b: 48000,
+    e: 8000,
 };
 
 /// (rows, vectors of lanes, lanes, accumulators, B vectors) each level's tiles
@@ -137,7 +134,7 @@ fn random_tile(
     // B: each block's part one after the other (they may overlap: only read).
     let block_b = rng.random_range(1..=block_span);
     let b_span = (blocks as i64 - 1) * block_b + block_span;
-    if b_span > B_LEN as i64 {
+    if b_span > LENS.b as i64 {
         // Too long for B (many wide strided steps): draw again.
         return random_tile(rng, level, rows, y_offset);
     }
@@ -147,8 +144,8 @@ fn random_tile(
     } else {
         random_epilogue(rng, rows, cols, blocks, y_stride, block_y)
     };
-    let a_offset = rng.random_range(0..=(A_LEN as i64 - a_span));
-    let b_offset = rng.random_range(0..=(B_LEN as i64 - b_span));
+    let a_offset = rng.random_range(0..=(LENS.a as i64 - a_span));
+    let b_offset = rng.random_range(0..=(LENS.b as i64 - b_span));
     let tile = GemmTile {
         rows,
         cols,
@@ -211,7 +208,7 @@ fn random_epilogue(
         let span = (rows as i64 - 1) * row + (blocks as i64 - 1) * block + (cols as i64 - 1) * col;
         steps.push(TileStep::Add(TileAddend {
             buf: nnc_ir::kernel::BufId(buf),
-            offset: Expr::index(rng.random_range(0..E_LEN as i64 - span)),
+            offset: Expr::index(rng.random_range(0..LENS.e as i64 - span)),
             row,
             col,
             block,

@@ -18,13 +18,11 @@ use crate::cranelift::compile_program;
 use crate::cranelift::microkernel::TileShape;
 use crate::target::parse_target;
 
-const A_LEN: usize = 64;
-const B_LEN: usize = 4000;
-const E_LEN: usize = 16;
+/// The buffers' elements: A, B, and each of the two epilogue addends.
 const LENS: Lens = Lens {
-    a: A_LEN,
-    b: B_LEN,
-    e: E_LEN,
+    a: 64,
+    b: 4000,
+    e: 16,
 };
 
 /// A random run tile writing Y from `y_offset`, and the Y elements it spans.
@@ -71,7 +69,7 @@ fn random_run_tile(rng: &mut StdRng, y_offset: usize) -> (GemmTile, usize) {
         if rng.random_bool(0.5) {
             epilogue.push(TileStep::Add(TileAddend {
                 buf: BufId(buf),
-                offset: Expr::index(rng.random_range(0..E_LEN as i64)),
+                offset: Expr::index(rng.random_range(0..LENS.e as i64)),
                 row: 0,
                 col: 0,
                 block: 0,
@@ -89,12 +87,12 @@ fn random_run_tile(rng: &mut StdRng, y_offset: usize) -> (GemmTile, usize) {
         cols,
         a: TileOperand {
             buf: BufId(0),
-            offset: Expr::index(rng.random_range(0..=A_LEN as i64 - 2 * (kh * kw) as i64)),
+            offset: Expr::index(rng.random_range(0..=LENS.a as i64 - 2 * (kh * kw) as i64)),
             stride: 0,
         },
         b: TileOperand {
             buf: BufId(1),
-            offset: Expr::index(rng.random_range(0..=B_LEN as i64 - span)),
+            offset: Expr::index(rng.random_range(0..=LENS.b as i64 - span)),
             stride: 1,
         },
         b_row,
