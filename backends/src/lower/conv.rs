@@ -372,7 +372,7 @@ impl Convolution<'_> {
         let epilogue = |k: &mut KernelBuilder, acc: Expr, oc: Expr, at: Expr, lanes: u8| {
             self.finish(k, acc, oc, at, lanes)
         };
-        let tile = depthwise::Tile::for_conv(ctx.target);
+        let tile = depthwise::Tile::for_depthwise(ctx.target, &dw);
         let in_tiles = dw
             .padded_plane(tile.wide)
             .and_then(|padded| Some((padded, dw.run_tile_rows(padded, tile.wide)?)))

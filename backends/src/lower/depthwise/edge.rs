@@ -104,7 +104,10 @@ impl Depthwise<'_> {
                             .collect();
                         Expr::lanes(scalars)
                     };
-                    k.assign(a, Expr::var(wv).fma(xv, Expr::var(a)));
+                    // The input first: x86_64's FMA overwrites its first
+                    // multiplicand, a fresh register here (or the lanes just
+                    // built), where the shared weight would need a copy.
+                    k.assign(a, xv.fma(Expr::var(wv), Expr::var(a)));
                 }
             }
         });

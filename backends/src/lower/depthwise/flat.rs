@@ -214,7 +214,10 @@ impl Depthwise<'_> {
                             .bitcast(ElemType::F32),
                         None => xv,
                     };
-                    k.assign(a, Expr::var(wv).fma(xv, Expr::var(a)));
+                    // The (masked) input first: x86_64's FMA overwrites its
+                    // first multiplicand, a fresh register here, where the
+                    // shared weight would need a copy per FMA.
+                    k.assign(a, xv.fma(Expr::var(wv), Expr::var(a)));
                 }
             }
         });
