@@ -125,9 +125,7 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
     let started = match p.reduction {
         Reduction::Dense(k) if from_first(k) => {
             let first = [dense_step(Expr::index(0)), dense_step(Expr::index(1))];
-            Some(first_steps(
-                kb, p, &first, rows, vectors, lanes, a_at, b_vector,
-            ))
+            Some(first_steps(kb, p, &first, shape, a_at, b_vector))
         }
         _ => None,
     };
@@ -231,17 +229,20 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
 /// where it took a register from the 16: with the zero a ReLU's epilogue
 /// shares, a 12-row tile spilled an accumulator to the stack, a store and a
 /// reload in its chain every iteration.
-#[allow(clippy::too_many_arguments)]
 fn first_steps(
     kb: &mut KernelBuilder,
     p: &Product,
     steps: &[(Expr, Expr); 2],
-    rows: usize,
-    vectors: usize,
-    lanes: u8,
+    shape: TileShape,
     a_at: impl Fn(&Expr, usize) -> Expr,
     mut b_vector: impl FnMut(&mut KernelBuilder, &Expr, usize) -> VarId,
 ) -> Vec<Vec<Expr>> {
+    let TileShape {
+        rows,
+        vectors,
+        lanes,
+        ..
+    } = shape;
     let [(a0, b0), (a1, b1)] = steps;
     let b0: Vec<_> = (0..vectors).map(|c| b_vector(kb, b0, c)).collect();
     let b1: Vec<_> = (0..vectors).map(|c| b_vector(kb, b1, c)).collect();
