@@ -111,7 +111,8 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
             } else if conv.is_pointwise() {
                 let tile = gemm::Tile::for_target(ctx.target);
                 let packed = conv.packed_pointwise_weight(&mut k, ctx, tile);
-                conv.emit_pointwise_with(&mut k, tile, packed);
+                let panels = packed.and_then(|_| conv.b_panel_scratch(&mut k, ctx));
+                conv.emit_pointwise_with(&mut k, tile, packed, panels);
             } else if let Some(interior) = conv.tiled_interior() {
                 let tile = gemm::Tile::for_target(ctx.target);
                 if conv.polyphase_applies(tile.wide) {

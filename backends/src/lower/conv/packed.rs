@@ -46,6 +46,21 @@ impl Convolution<'_> {
         ctx.set_unread(1);
         Some(buf)
     }
+
+    /// Scratch for one column panel of the activations (`gemm::b_panel_len`),
+    /// which the packed tiles copy each panel to before reading it.
+    pub(super) fn b_panel_scratch(&self, k: &mut KernelBuilder, ctx: &LowerCtx) -> Option<BufId> {
+        let cg = self.x.shape()[1] / self.group;
+        let mg = self.y.shape()[1] / self.group;
+        let pixels: usize = self.x.shape()[2..].iter().product();
+        if !gemm::b_panels_pay(cg, mg, pixels) {
+            return None;
+        }
+        let len = gemm::b_panel_len(cg, self.lanes);
+        let buf = k.buffer("b_panel", ElemType::F32, len, true);
+        ctx.add_extra(ExtraBuffer::Scratch { bytes: 4 * len });
+        Some(buf)
+    }
 }
 
 #[cfg(test)]
@@ -70,8 +85,15 @@ mod tests {
 
     /// Lowers the pointwise Conv for `target`, runs it with W's own buffer
     /// filled with NaN (the kernel must read only the packed copy when it
-    /// packs) and compares with the reference; returns whether it packed.
-    fn run(target: &Target, x: &Tensor, w: &Tensor, b: Option<&Tensor>, group: usize) -> bool {
+    /// packs) and compares with the reference; returns whether it packed W
+    /// and whether it copied panels of X to scratch.
+    fn run_packing(
+        target: &Target,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        group: usize,
+    ) -> (bool, bool) {
         let inputs = [Some(x), Some(w), b];
         let graph = single_node_graph(pointwise(group), &inputs, &[1, 2], 1);
         let (_, node) = graph.nodes().next().expect("one node");
@@ -82,6 +104,10 @@ mod tests {
         bounds::check(kernel).unwrap_or_else(|e| panic!("bounds: {e}"));
         let packed = lowered.unread == [1];
         let want = node.op.eval(&inputs, 1).expect("reference evaluates");
+        let panels = lowered
+            .extras
+            .iter()
+            .any(|e| matches!(e, ExtraBuffer::Scratch { .. }));
         let mut buffers: Vec<Vec<u8>> = inputs
             .iter()
             .flatten()
@@ -107,7 +133,38 @@ mod tests {
         let got = Tensor::from_bytes(DType::F32, want[0].shape().to_vec(), bytes).expect("size");
         let what = format!("pointwise {:?} x {:?}, group {group}", x.shape(), w.shape());
         assert_close(&got, &want[0], 1e-5, 1e-4, &what);
-        packed
+        (packed, panels)
+    }
+
+    fn run(target: &Target, x: &Tensor, w: &Tensor, b: Option<&Tensor>, group: usize) -> bool {
+        run_packing(target, x, w, b, group).0
+    }
+
+    /// Panels of X copied to scratch where its rows crowd L1 sets (1 KB and
+    /// 4 KB apart, or many short rows): full vectors, an overlapping last
+    /// vector, a last row tile under 12 rows, rows in several L2 blocks (A
+    /// past 256 KB) and groups; beside them shapes that read X in place.
+    #[test]
+    fn activation_panels_are_copied_where_they_pay() {
+        let target = test_target();
+        let mut rng = rng(43);
+        let cases = [
+            // (output channels, input channels, pixels, group, copies panels)
+            (40, 24, 256, 1, true),
+            (45, 40, 1027, 1, true),
+            (64, 1100, 16, 1, true),
+            (96, 10, 1024, 2, true),
+            (24, 96, 256, 1, false),
+            (64, 64, 25, 1, false),
+        ];
+        for (m, c, pixels, group, copies) in cases {
+            let x = random(&mut rng, DType::F32, &[1, c, pixels]);
+            let w = random(&mut rng, DType::F32, &[m, c / group, 1]);
+            let b = random(&mut rng, DType::F32, &[m]);
+            let (packed, panels) = run_packing(&target, &x, &w, Some(&b), group);
+            assert!(packed, "packs W on {m} x {c}");
+            assert_eq!(panels, copies, "copies X's panels on {m} x {c} x {pixels}");
+        }
     }
 
     /// Output channels with every remainder tile height (none, 1, 3, 7, and

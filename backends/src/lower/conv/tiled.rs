@@ -100,7 +100,7 @@ impl Convolution<'_> {
     /// Pointwise convolution through the GEMM microkernel, the bias added as
     /// the tiles are stored.
     pub(super) fn emit_pointwise(&self, k: &mut KernelBuilder, tile: gemm::Tile) {
-        self.emit_pointwise_with(k, tile, None);
+        self.emit_pointwise_with(k, tile, None, None);
     }
 
     /// [`Convolution::emit_pointwise`], reading the weights from `packed` when
@@ -110,6 +110,7 @@ impl Convolution<'_> {
         k: &mut KernelBuilder,
         tile: gemm::Tile,
         packed: Option<BufId>,
+        b_panels: Option<BufId>,
     ) {
         let (xshape, yshape) = (self.x.shape(), self.y.shape());
         let (c, m) = (xshape[1], yshape[1]);
@@ -162,7 +163,7 @@ impl Convolution<'_> {
                     let steps = |i, j| in_tile(i, j).unwrap_or_default();
                     gemm_tiles::emit_finished(k, &product, &dims, tile.wide, self.lanes, &steps);
                 } else if packed.is_some() {
-                    gemm::emit_packed(k, &product, tile, self.lanes);
+                    gemm::emit_packed(k, &product, tile, self.lanes, b_panels);
                 } else {
                     gemm::emit(k, &product, tile, self.lanes);
                 }

@@ -1,7 +1,7 @@
 //! The loop nests of a portable product: blocks of rows, column panels, and
 //! each tile's accumulation over K and its store through the epilogue.
 
-use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty, VarId};
+use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
 
 use super::{A_BLOCK_BYTES, Matrix, Product, Reduction, Tile};
 
@@ -16,6 +16,16 @@ pub(super) fn chunk_rows(p: &Product, tile: Tile) -> usize {
     rows.max(tile.rows).min(p.m.max(1))
 }
 
+/// How a product's operands are laid out for its tiles.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Packing {
+    /// A is packed ([`super::pack_a`]).
+    pub a: bool,
+    /// Scratch each one-vector column panel of B is copied to before the tiles
+    /// walk down it ([`super::b_panel_len`]).
+    pub b_panels: Option<BufId>,
+}
+
 /// Rows `i0..i0 + rows` of the output: column panels outside (a panel of B stays
 /// in L1 while the tiles walk down the rows), full-height tiles, one short tile.
 pub(super) fn emit_rows(
@@ -25,8 +35,9 @@ pub(super) fn emit_rows(
     lanes: u8,
     i0: Expr,
     rows: usize,
-    packed_a: bool,
+    packing: Packing,
 ) {
+    let packed_a = packing.a;
     let (m, n, l) = (rows as i64, p.n as i64, lanes as i64);
     let width = tile.vectors as i64 * l;
     let n_tiles = n - n % width;
@@ -55,14 +66,38 @@ pub(super) fn emit_rows(
             continue;
         }
         let step = vectors as i64 * lanes as i64;
+        let dense = matches!(p.reduction, Reduction::Dense(_));
+        let panel = packing
+            .b_panels
+            .filter(|_| dense && vectors == 1 && lanes == l as u8);
         let shape = |rows| TileShape {
             rows,
             vectors,
             lanes,
             column: tile.vectors == 1,
             packed_a,
+            panel_b: panel.is_some(),
         };
         kb.for_range("j", lo, hi, step, |kb, j| {
+            let packed_b;
+            let p = match (panel, p.reduction) {
+                (Some(buf), Reduction::Dense(k)) => {
+                    copy_b_panel(kb, p, k, buf, j.clone(), lanes);
+                    packed_b = Product {
+                        b: Matrix {
+                            buf,
+                            offset: Expr::index(0),
+                            row: lanes as i64,
+                            col: 1,
+                        },
+                        a: p.a.clone(),
+                        y: p.y.clone(),
+                        ..*p
+                    };
+                    &packed_b
+                }
+                _ => p,
+            };
             kb.for_range("i", 0, rows_main, tile.rows as i64, |kb, i| {
                 emit_tile(kb, p, i0.clone() + i, j.clone(), shape(tile.rows));
             });
@@ -73,6 +108,18 @@ pub(super) fn emit_rows(
             }
         });
     }
+}
+
+/// Copies the `k` x `lanes` panel of B at column `j` to `buf`, rows adjacent:
+/// the tiles below then read one contiguous block instead of `k` rows of B
+/// (a row of pixels apart, each on its own cache line).
+fn copy_b_panel(kb: &mut KernelBuilder, p: &Product, k: usize, buf: BufId, j: Expr, lanes: u8) {
+    let ty = Ty::vector(ElemType::F32, lanes);
+    let start = Expr::var(kb.let_var("bp0", Ty::INDEX, p.b.at(Expr::index(0), j)));
+    kb.for_range("pb", 0, k as i64, 1, |kb, q| {
+        let row = Expr::load(p.b.buf, start.clone() + q.clone() * p.b.row, ty);
+        kb.store(buf, q * lanes as i64, row);
+    });
 }
 
 /// One tile's accumulators and how its reduction is stepped.
@@ -87,6 +134,9 @@ struct TileShape {
     column: bool,
     /// A is packed ([`super::pack_a`]): the tile's rows are one block, `[k][rows]`.
     packed_a: bool,
+    /// B is the tile's column panel alone, copied ([`copy_b_panel`]): its column
+    /// 0 is the tile's first.
+    panel_b: bool,
 }
 
 /// The `rows` x `vectors` tile at `(i, j)`: accumulate over K, then store.
@@ -110,7 +160,12 @@ fn emit_tile(kb: &mut KernelBuilder, p: &Product, i: Expr, j: Expr, shape: TileS
     // index is one shared `start + p * stride` plus a constant, which becomes an
     // address-mode displacement.
     let a_start = Expr::var(kb.let_var("a0", Ty::INDEX, a_first));
-    let b_start = Expr::var(kb.let_var("b0", Ty::INDEX, p.b.at(Expr::index(0), j.clone())));
+    let b_column = if shape.panel_b {
+        Expr::index(0)
+    } else {
+        j.clone()
+    };
+    let b_start = Expr::var(kb.let_var("b0", Ty::INDEX, p.b.at(Expr::index(0), b_column)));
     let a_at = |a_offset: &Expr, r: usize| a_start.clone() + a_offset.clone() + r as i64 * a_row;
     let b_vector = |kb: &mut KernelBuilder, b_offset: &Expr, c: usize| {
         let at = b_start.clone() + b_offset.clone() + (c * lanes as usize) as i64 * p.b.col;

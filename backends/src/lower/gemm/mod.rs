@@ -39,14 +39,16 @@
 //! is a constant (a pointwise Conv's weights) the lowering may pack it at
 //! compile time ([`pack_a`], [`emit_packed`]) so that those values are
 //! adjacent: each row tile reads one `[k][height]` block front to back instead
-//! of `height` rows `4k` bytes apart.
+//! of `height` rows `4k` bytes apart. B (a pointwise Conv's activations, rows a
+//! plane of pixels apart) may then also be copied a column panel at a time into
+//! scratch, where its `k` rows would crowd a few L1 sets ([`b_panels_pay`]).
 
 use nnc_ir::kernel::{BufId, Expr, KernelBuilder, TileStep};
 use nnc_ir::{Microkernel, Target};
 
 mod loops;
 
-use loops::{chunk_rows, emit_rows};
+use loops::{Packing, chunk_rows, emit_rows};
 
 /// Accumulator tile: `rows` output rows by `vectors` vectors of columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +207,7 @@ pub(super) type Walk<'a> =
     &'a dyn Fn(&mut KernelBuilder, &mut dyn FnMut(&mut KernelBuilder, Expr, Expr));
 
 /// The steps of the reduction.
+#[derive(Clone, Copy)]
 pub(super) enum Reduction<'a> {
     /// `k` steps: A's column `p` and B's row `p`.
     Dense(usize),
@@ -214,18 +217,62 @@ pub(super) enum Reduction<'a> {
 
 /// Emits the tiled loop nests computing `p` with `lanes`-wide vectors.
 pub(super) fn emit(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
-    emit_with(kb, p, tile, lanes, false);
+    emit_with(kb, p, tile, lanes, Packing::default());
 }
 
 /// [`emit`] for a product whose A is packed by [`pack_a`] (`p.a`'s offset is
 /// where the packed matrix starts; its strides are unused). Only for a dense
 /// reduction on a target where [`packs_a`] holds.
-pub(super) fn emit_packed(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8) {
+/// `b_panels`, when given, is scratch of [`b_panel_len`] elements: each column
+/// panel of B is copied there before the tiles walk down it.
+pub(super) fn emit_packed(
+    kb: &mut KernelBuilder,
+    p: &Product,
+    tile: Tile,
+    lanes: u8,
+    b_panels: Option<BufId>,
+) {
     debug_assert!(packs_a(tile) && matches!(p.reduction, Reduction::Dense(_)));
-    emit_with(kb, p, tile, lanes, true);
+    let packing = Packing {
+        a: true,
+        b_panels: b_panels.filter(|_| p.b.col == 1 && p.n >= lanes as usize && lanes > 1),
+    };
+    emit_with(kb, p, tile, lanes, packing);
 }
 
-fn emit_with(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8, packed_a: bool) {
+/// The elements of the scratch a column panel of B is copied to for
+/// [`emit_packed`]: a `k` x `lanes` panel.
+pub(super) fn b_panel_len(k: usize, lanes: u8) -> usize {
+    k * lanes as usize
+}
+
+/// Whether copying each column panel of a `k`-deep B whose rows are
+/// `row_elements` f32 apart pays for a product of `m` rows in column tiles.
+///
+/// A panel read in place is `k` cache lines, one per row, which every row
+/// tile reads again: they stay in L1 unless too many of them share a set
+/// (with the A block streaming through the same sets). Copied, the panel is
+/// `k / 4` adjacent lines, at the price of a load and a store per vector,
+/// about a cycle, against the six cycles of each row tile's step.
+pub(super) fn b_panels_pay(k: usize, m: usize, row_elements: usize) -> bool {
+    const L1_SETS: usize = 64;
+    const LINE_BYTES: usize = 64;
+    let mut per_set = [0usize; L1_SETS];
+    for p in 0..k {
+        per_set[(p * row_elements * 4 / LINE_BYTES) % L1_SETS] += 1;
+    }
+    let crowded = per_set.iter().max().copied().unwrap_or(0) >= MIN_PANEL_LINES_PER_SET;
+    crowded && m >= MIN_PANEL_ROWS
+}
+
+/// The most B lines of a panel in one L1 set (of 8 ways) that stay in L1 beside
+/// the A block's stream, plus one.
+const MIN_PANEL_LINES_PER_SET: usize = 5;
+
+/// The least rows (about four tiles) over which copying a panel pays.
+const MIN_PANEL_ROWS: usize = 40;
+
+fn emit_with(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8, packing: Packing) {
     debug_assert!(p.y.col == 1, "Y rows are contiguous");
     if let (Reduction::Dense(k), true) = (
         &p.reduction,
@@ -244,10 +291,10 @@ fn emit_with(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8, packed_
     let chunked = p.m - p.m % chunk;
     if chunked > chunk {
         kb.for_range("ic", 0, chunked as i64, chunk as i64, |kb, i0| {
-            emit_rows(kb, p, tile, lanes, i0, chunk, packed_a);
+            emit_rows(kb, p, tile, lanes, i0, chunk, packing);
         });
     } else if chunked > 0 {
-        emit_rows(kb, p, tile, lanes, Expr::index(0), chunked, packed_a);
+        emit_rows(kb, p, tile, lanes, Expr::index(0), chunked, packing);
     }
     if p.m > chunked {
         emit_rows(
@@ -257,7 +304,7 @@ fn emit_with(kb: &mut KernelBuilder, p: &Product, tile: Tile, lanes: u8, packed_
             lanes,
             Expr::index(chunked as i64),
             p.m - chunked,
-            packed_a,
+            packing,
         );
     }
 }
