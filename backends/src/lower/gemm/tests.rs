@@ -73,6 +73,28 @@ fn matmul_covers_every_edge_region() {
     }
 }
 
+/// Short reductions in blocks of columns (`loops::column_block`): several
+/// full blocks, a last partial block, short row tiles inside each block and
+/// the overlapping last vector after them.
+#[test]
+fn short_reductions_walk_blocks_of_columns() {
+    let mut rng = rng(33);
+    let cases: [(&[usize], &[usize]); 3] = [
+        (&[13, 2], &[2, 4101]),
+        (&[45, 20], &[20, 1000]),
+        (&[30, 1], &[1, 2100]),
+    ];
+    for target in targets() {
+        for (a, b) in cases {
+            let (a, b) = (
+                random(&mut rng, DType::F32, a),
+                random(&mut rng, DType::F32, b),
+            );
+            check_on(&target, Op::MatMul, &[Some(&a), Some(&b)], &[0]);
+        }
+    }
+}
+
 /// The 16-register column tile: heights that divide the rows, and dense
 /// reductions in pairs of steps with an odd last one, next to a short tile,
 /// a narrower vector column and an overlapping last vector.
