@@ -11,6 +11,15 @@
 //! | rule | from | to | condition |
 //! |---|---|---|---|
 //! | `conv-as-patch-matmul` | `Conv(x, W, b)` | `Transpose(Reshape(MatMul(Patches(x), W') + b))` | `non_overlapping_patches` |
+//! | `conv-as-patch-pointwise` | `Conv(x, W, b)` | `Conv1x1(Reshape(Transpose(Reshape(x))), W'', b)` | `non_overlapping_patches` |
+//!
+//! The two forms differ in where the patches' taps go. The matrix product
+//! makes one row per patch and its output one row per patch (channels last),
+//! which a transformer's tokens want as they are (ViT: the transpose back to
+//! NCHW cancels against the model's own). The pointwise form moves each
+//! patch's taps to the channel axis (a space-to-depth rearrangement) and keeps
+//! the image channels-first, so a CNN (ConvNeXt's downsampling layers) needs no
+//! transpose after it, and the product runs as a pointwise convolution.
 
 use egg::Id;
 use nnc_ir::ops::{Binary, Conv, Transpose};
@@ -19,11 +28,18 @@ use nnc_ir::{DType, Op};
 use super::super::analysis::IrEGraph;
 use super::{NodeRule, add_op, binary, is_absent, is_constant, reshape, ty};
 
-pub const RULES: &[NodeRule] = &[NodeRule {
-    name: "conv-as-patch-matmul",
-    head: "Conv",
-    apply: conv_as_patch_matmul,
-}];
+pub const RULES: &[NodeRule] = &[
+    NodeRule {
+        name: "conv-as-patch-matmul",
+        head: "Conv",
+        apply: conv_as_patch_matmul,
+    },
+    NodeRule {
+        name: "conv-as-patch-pointwise",
+        head: "Conv",
+        apply: conv_as_patch_pointwise,
+    },
+];
 
 /// The sizes a patch product needs: batch, channels, patch grid, kernel, outputs.
 struct Patches {
@@ -97,4 +113,27 @@ fn conv_as_patch_matmul(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id])
     }
     let y = reshape(eg, y, vec![p.n, gh, gw, p.m]);
     Some(transpose(eg, y, vec![0, 3, 1, 2]))
+}
+
+fn conv_as_patch_pointwise(eg: &mut IrEGraph, _class: Id, op: &Op, operands: &[Id]) -> Option<Id> {
+    let Op::Conv(conv) = op else { return None };
+    let p = non_overlapping_patches(eg, conv, operands)?;
+    let ([gh, gw], [kh, kw]) = (p.grid, p.kernel);
+    let taps = p.c * kh * kw;
+    // x[n, c, gh*kh, gw*kw] -> x'[n, (c, kh, kw), gh, gw], the taps in the
+    // weight's order.
+    let split = reshape(eg, operands[0], vec![p.n, p.c, gh, kh, gw, kw]);
+    let taps_first = transpose(eg, split, vec![0, 1, 3, 5, 2, 4]);
+    let x = reshape(eg, taps_first, vec![p.n, taps, gh, gw]);
+    let w = reshape(eg, operands[1], vec![p.m, taps, 1, 1]);
+    let pointwise = Op::Conv(Conv {
+        kernel_shape: vec![1, 1],
+        strides: vec![1, 1],
+        pads: vec![0; 4],
+        dilations: vec![1, 1],
+        group: 1,
+    });
+    let mut inputs = vec![x, w];
+    inputs.extend(operands.get(2).copied());
+    Some(add_op(eg, pointwise, inputs))
 }
