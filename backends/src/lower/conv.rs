@@ -99,7 +99,7 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 conv.emit_winograd(&mut k, ctx)?;
             } else if conv.channel_vectors_apply() {
                 let level = gemm::Tile::for_target(ctx.target).wide;
-                if conv.tap_planes_apply(level) {
+                if conv.tap_planes_apply() {
                     conv.emit_tap_planes(&mut k, ctx, level);
                 } else {
                     conv.emit_channel_vectors(&mut k);
