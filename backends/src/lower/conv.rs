@@ -373,6 +373,15 @@ impl Convolution<'_> {
             self.finish(k, acc, oc, at, lanes)
         };
         let tile = depthwise::Tile::for_depthwise(ctx.target, &dw);
+        if let Some(frame) = dw.frame(tile.wide, self.lanes) {
+            let scratch = k.buffer("frames", ElemType::F32, frame.elements(), true);
+            ctx.add_extra(ExtraBuffer::Scratch {
+                bytes: 4 * frame.elements(),
+            });
+            ctx.set_form("framed");
+            dw.emit_framed(k, scratch, frame, self.lanes, &epilogue);
+            return;
+        }
         let in_tiles = dw
             .padded_plane(tile.wide)
             .and_then(|padded| Some((padded, dw.run_tile_rows(padded, tile.wide)?)))

@@ -66,7 +66,7 @@ impl Convolution<'_> {
     /// phases are those of the kernel rows), at least
     /// [`MIN_OUTPUT_CHANNELS`], planes within [`MAX_PLANES_BYTES`]. Every
     /// level: at the portable one (128-bit vectors, 4 x 8 tiles) kws_dscnn's
-    /// stem took 0.0197 ms where the channel vectors took 0.0229.
+    /// stem took 0.80x the time of the channel vectors (min of 2000 calls).
     pub(super) fn tap_planes_apply(&self) -> bool {
         self.w.shape()[0] >= MIN_OUTPUT_CHANNELS
             && self.x.elem() == ElemType::F32

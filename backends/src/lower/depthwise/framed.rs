@@ -1,0 +1,492 @@
+//! Small depthwise planes at the portable level (a keyword-spotting net's
+//! 25 x 5 maps): each input plane is copied, as it is, between zero rows of
+//! a scratch *frame*, and the whole output plane is one flattened run of
+//! vectors with no border paths.
+//!
+//! With unit strides and output rows as wide as input rows, output `o = oy *
+//! W + ox` reads frame element `o + kh * dh * W + kw * dw` at every tap (the
+//! plane starts at `ph * W + pw` in the frame). A lane whose tap row leaves
+//! the image reads the frame's zeros; a lane whose tap column leaves its row
+//! reads the neighbouring row's element, cleared with a constant bit mask
+//! before the FMA (an exact zero, whatever the neighbour holds), as in
+//! `flat`. The masks depend on a vector's column phase only, so the run
+//! goes in blocks of `lcm(W, lanes)` outputs, each vector with a phase known
+//! at compile time.
+//!
+//! What the frame saves over `flat` is its border rows, run ends and pixels,
+//! each a row-tiled path of its own with scalar-built or scalar vectors: the
+//! copy in costs a load and a store a vector. Two frames alternate, the next
+//! plane copied before the current one is read, so that the run's unaligned
+//! loads do not wait on the stores just made.
+
+use nnc_ir::Microkernel;
+use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
+
+use super::super::gemm::Epilogue;
+use super::Depthwise;
+
+/// Widest input row the frame takes, in vectors past the first: kws_dscnn's
+/// 5-wide rows at 4 lanes (measured); wider small maps (a MobileNet's 7 x 7)
+/// keep `flat`.
+const MAX_EXTRA_COLUMNS: i64 = 1;
+
+/// Most distinct lane masks (held in registers across the run).
+const MAX_MASKS: usize = 4;
+
+/// Largest frame (f32 elements, both copies): it stays in L1.
+const MAX_FRAME_ELEMENTS: i64 = 4096;
+
+/// Vectors accumulated together over a kernel row: all of a loop body's
+/// loads are live at once (Cranelift issues them before the FMAs).
+const CHUNK_VECTORS: usize = 3;
+
+/// Where the frames lie in the scratch and how the run covers a plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    /// Elements of one frame.
+    len: i64,
+    /// Where the plane starts in a frame.
+    top: i64,
+    /// Outputs of a block (`lcm(W, lanes)`).
+    block: i64,
+}
+
+impl Frame {
+    /// Elements of the scratch: two frames.
+    pub fn elements(&self) -> usize {
+        2 * self.len as usize
+    }
+}
+
+impl Depthwise<'_> {
+    /// The frame, when it applies: the portable level with vectors, unit
+    /// strides, output rows as wide as input rows and narrower than
+    /// `lanes + MAX_EXTRA_COLUMNS`, at least one vector of outputs, few masks.
+    pub(crate) fn frame(&self, level: Microkernel, lanes: u8) -> Option<Frame> {
+        let (h, w, oh, ow) = self.dims();
+        let l = lanes as i64;
+        if level != Microkernel::Portable
+            || lanes < 2
+            || self.strides != [1, 1]
+            || ow != w
+            || w > l + MAX_EXTRA_COLUMNS
+            || oh * ow < l
+        {
+            return None;
+        }
+        let ([kh, kw], [dh, dw], [ph, pw]) = (self.kernel, self.dilations, self.pads);
+        let top = ph * w + pw;
+        let reach = (kh - 1) * dh * w + (kw - 1) * dw;
+        // The last vector reads up to `oh * W - 1 + reach`.
+        let len = (top + h * w).max(oh * w + reach);
+        let frame = Frame {
+            len,
+            top,
+            block: lcm(w, l),
+        };
+        let fits = 2 * len <= MAX_FRAME_ELEMENTS && self.masks(lanes).len() <= MAX_MASKS;
+        (top >= 0 && fits).then_some(frame)
+    }
+
+    /// The distinct lane masks of the run: which lanes of a vector of
+    /// outputs from column `phase` read inside their row at kernel column
+    /// `tw`, for every phase and kernel column that clears some lane.
+    fn masks(&self, lanes: u8) -> Vec<Vec<bool>> {
+        let (_, w, _, _) = self.dims();
+        let mut masks: Vec<Vec<bool>> = Vec::new();
+        for phase in 0..w {
+            for tw in 0..self.kernel[1] {
+                let keep = self.lanes_kept(phase, tw, lanes);
+                if !keep.iter().all(|&b| b) && !masks.contains(&keep) {
+                    masks.push(keep);
+                }
+            }
+        }
+        masks
+    }
+
+    /// The whole convolution through `scratch` (`frame.elements()` f32):
+    /// zeroed once, then per input plane its copy into a frame and the run of
+    /// each of its output channels.
+    pub(crate) fn emit_framed(
+        &self,
+        k: &mut KernelBuilder,
+        scratch: BufId,
+        frame: Frame,
+        lanes: u8,
+        epi: Epilogue,
+    ) {
+        let (h, w, oh, ow) = self.dims();
+        let (images, channels, outputs) = self.counts();
+        let multiplier = outputs / channels;
+        let l = lanes as i64;
+        let total = frame.elements() as i64;
+        let zeroed = total / l * l;
+        k.for_range("z", 0, zeroed, l, |k, i| {
+            k.store(scratch, i, Expr::f32(0.0).splat(lanes));
+        });
+        for i in zeroed..total {
+            k.store(scratch, Expr::index(i), Expr::f32(0.0));
+        }
+        let masks: Vec<(Vec<bool>, VarId)> = self
+            .masks(lanes)
+            .into_iter()
+            .map(|keep| {
+                let bits = keep
+                    .iter()
+                    .map(|&b| Expr::int(if b { -1 } else { 0 }, ElemType::I32))
+                    .collect();
+                let ty = Ty::vector(ElemType::I32, lanes);
+                let var = k.let_var("mask", ty, Expr::lanes(bits));
+                (keep, var)
+            })
+            .collect();
+        let plane = h * w;
+        let copy = |k: &mut KernelBuilder, q: Expr, slot: i64| {
+            let from = Expr::var(k.let_var("xplane", Ty::INDEX, q * plane));
+            let to = slot * frame.len + frame.top;
+            for first in vector_starts(plane, l) {
+                let ty = Ty::vector(ElemType::F32, lanes);
+                let value = Expr::load(self.x.buf, from.clone() + first, ty);
+                k.store(scratch, Expr::index(to + first), value);
+            }
+        };
+        let run = |k: &mut KernelBuilder, q: Expr, slot: i64| {
+            let (image, ic) = if images == 1 {
+                (Expr::index(0), q)
+            } else {
+                let image = q.clone().binary(BinaryOp::Div, Expr::index(channels));
+                (image, q.binary(BinaryOp::Rem, Expr::index(channels)))
+            };
+            k.for_range("mult", 0, multiplier, 1, |k, m| {
+                let oc = Expr::var(k.let_var("oc", Ty::INDEX, ic.clone() * multiplier + m));
+                let y = (image.clone() * outputs + oc.clone()) * (oh * ow);
+                let y = Expr::var(k.let_var("yplane", Ty::INDEX, y));
+                let run = Run {
+                    frame: slot * frame.len,
+                    y,
+                    channel: oc,
+                    scratch,
+                    masks: &masks,
+                };
+                self.emit_frame_run(k, &run, frame, lanes, epi);
+            });
+        };
+        // Plane `q` (image `q / channels`, channel `q % channels`) goes to
+        // frame `q % 2`, copied while plane `q - 1` is read: the loop takes
+        // the planes in pairs, so that each frame is a constant.
+        let count = images * channels;
+        copy(k, Expr::index(0), 0);
+        let pairs = (count - 1) / 2;
+        k.for_range("pair", 0, pairs, 1, |k, pair| {
+            let q = Expr::var(k.let_var("q", Ty::INDEX, pair * 2));
+            copy(k, q.clone() + 1, 1);
+            run(k, q.clone(), 0);
+            copy(k, q.clone() + 2, 0);
+            run(k, q + 1, 1);
+        });
+        if count % 2 == 0 {
+            copy(k, Expr::index(count - 1), 1);
+            run(k, Expr::index(count - 2), 0);
+            run(k, Expr::index(count - 1), 1);
+        } else {
+            run(k, Expr::index(count - 1), 0);
+        }
+    }
+
+    /// One output channel's run over its frame: the blocks in one pass per
+    /// kernel row, then the last vectors (the last overlapping the stored
+    /// ones) over every tap at once.
+    fn emit_frame_run(
+        &self,
+        k: &mut KernelBuilder,
+        run: &Run,
+        frame: Frame,
+        lanes: u8,
+        epi: Epilogue,
+    ) {
+        let (_, w, oh, _) = self.dims();
+        let l = lanes as i64;
+        let outputs = oh * w;
+        let blocks_end = outputs / frame.block * frame.block;
+        if blocks_end > 0 {
+            for th in 0..self.kernel[0] {
+                self.emit_pass(k, run, (th, blocks_end, frame.block), lanes, epi);
+            }
+        }
+        let rest: Vec<i64> = match outputs - blocks_end {
+            0 => Vec::new(),
+            // Fewer outputs than a vector: the plane's last vector.
+            n if n < l => vec![outputs - l],
+            n => vector_starts(n, l)
+                .into_iter()
+                .map(|v| blocks_end + v)
+                .collect(),
+        };
+        for chunk in rest.chunks(chunk_vectors(rest.len())) {
+            self.emit_chunk(k, run, Expr::index(0), chunk, lanes, epi);
+        }
+    }
+
+    /// Kernel row `th`'s pass over the outputs `0..end` in blocks of `block`:
+    /// each vector adds its row of taps to what the earlier passes stored in
+    /// Y (the first pass starts from zero, the last finishes the outputs).
+    /// A vector's loads, FMAs and store stand alone, so that the live values
+    /// are the row's weights, the masks and one vector's inputs: a loop over
+    /// kernel rows around a few vectors made Cranelift spill and reload the
+    /// weights each time (kws_dscnn's 25 x 5 planes at 128 bits: see
+    /// `MAX_EXTRA_COLUMNS`).
+    fn emit_pass(
+        &self,
+        k: &mut KernelBuilder,
+        run: &Run,
+        (th, end, block): (i64, i64, i64),
+        lanes: u8,
+        epi: Epilogue,
+    ) {
+        let (_, w, _, _) = self.dims();
+        let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
+        let ty = Ty::vector(ElemType::F32, lanes);
+        let w_row = run.channel.clone() * (kh * kw) + th * kw;
+        let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w_row));
+        let weights: Vec<VarId> = (0..kw)
+            .map(|tw| {
+                let wv = Expr::load(self.w.buf, w_row.clone() + tw, Ty::F32);
+                k.let_var("w", ty, wv.splat(lanes))
+            })
+            .collect();
+        let l = lanes as i64;
+        k.for_range("o", 0, end, block, |k, o| {
+            let x_row = o.clone() + (run.frame + th * dh * w);
+            let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x_row));
+            let y_at = Expr::var(k.let_var("yat", Ty::INDEX, run.y.clone() + o));
+            for first in (0..block / l).map(|v| v * l) {
+                let at = y_at.clone() + first;
+                let mut acc = if th == 0 {
+                    Expr::f32(0.0).splat(lanes)
+                } else {
+                    Expr::load(self.y.buf, at.clone(), ty)
+                };
+                for (tw, &wv) in (0..kw).zip(&weights) {
+                    let xv = Expr::load(run.scratch, x_row.clone() + (first + tw * dw), ty);
+                    let xv = self.masked(run, xv, first.rem_euclid(w), tw, lanes);
+                    acc = xv.fma(Expr::var(wv), acc);
+                }
+                let value = if th + 1 == kh {
+                    epi(k, acc, run.channel.clone(), at.clone(), lanes)
+                } else {
+                    acc
+                };
+                k.store(self.y.buf, at, value);
+            }
+        });
+    }
+
+    /// `xv`, the inputs of a vector of outputs from column `phase` at kernel
+    /// column `tw`, with the lanes that read outside their row cleared.
+    fn masked(&self, run: &Run, xv: Expr, phase: i64, tw: i64, lanes: u8) -> Expr {
+        let keep = self.lanes_kept(phase, tw, lanes);
+        match run.masks.iter().find(|(m, _)| *m == keep) {
+            Some(&(_, mask)) => xv
+                .bitcast(ElemType::I32)
+                .binary(BinaryOp::And, Expr::var(mask))
+                .bitcast(ElemType::F32),
+            None => xv,
+        }
+    }
+
+    /// Vectors of outputs `base + first` for each of `firsts` (`base` a
+    /// multiple of W: every lane's column is static), accumulated over every
+    /// tap, finished and stored. Kernel rows are a loop, kernel columns
+    /// unrolled (their masks differ).
+    fn emit_chunk(
+        &self,
+        k: &mut KernelBuilder,
+        run: &Run,
+        base: Expr,
+        firsts: &[i64],
+        lanes: u8,
+        epi: Epilogue,
+    ) {
+        let (_, w, _, _) = self.dims();
+        let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
+        let ty = Ty::vector(ElemType::F32, lanes);
+        let acc: Vec<VarId> = firsts
+            .iter()
+            .map(|_| k.let_var("acc", ty, Expr::f32(0.0).splat(lanes)))
+            .collect();
+        let x0 = Expr::var(k.let_var("x0", Ty::INDEX, base.clone() + run.frame));
+        let w0 = Expr::var(k.let_var("w0", Ty::INDEX, run.channel.clone() * (kh * kw)));
+        k.for_range("kh", 0, kh, 1, |k, th| {
+            let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x0.clone() + th.clone() * (dh * w)));
+            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w0.clone() + th * kw));
+            for tw in 0..kw {
+                let wv = Expr::load(self.w.buf, w_row.clone() + tw, Ty::F32);
+                let wv = k.let_var("w", ty, wv.splat(lanes));
+                for (&first, &a) in firsts.iter().zip(&acc) {
+                    let xv = Expr::load(run.scratch, x_row.clone() + (first + tw * dw), ty);
+                    let xv = self.masked(run, xv, first.rem_euclid(w), tw, lanes);
+                    // The (masked) input first: x86_64's FMA overwrites its
+                    // first multiplicand, a fresh register here.
+                    k.assign(a, xv.fma(Expr::var(wv), Expr::var(a)));
+                }
+            }
+        });
+        for (&first, &a) in firsts.iter().zip(&acc) {
+            let at = run.y.clone() + base.clone() + first;
+            let value = epi(k, Expr::var(a), run.channel.clone(), at.clone(), lanes);
+            k.store(self.y.buf, at, value);
+        }
+    }
+}
+
+/// One output channel's operands.
+struct Run<'a> {
+    /// The frame's first element in the scratch.
+    frame: i64,
+    /// The output plane's first element.
+    y: Expr,
+    channel: Expr,
+    scratch: BufId,
+    masks: &'a [(Vec<bool>, VarId)],
+}
+
+/// Vectors accumulated together, of `n`: at most [`CHUNK_VECTORS`], in
+/// groups of nearly equal size.
+fn chunk_vectors(n: usize) -> usize {
+    let groups = n.div_ceil(CHUNK_VECTORS);
+    n.div_ceil(groups.max(1)).max(1)
+}
+
+/// First elements of the vectors covering `0..n`, the last one overlapping
+/// its neighbour where `lanes` does not divide `n` (none when `n < lanes`).
+fn vector_starts(n: i64, lanes: i64) -> Vec<i64> {
+    let mut starts: Vec<i64> = (0..n / lanes).map(|v| v * lanes).collect();
+    if n % lanes != 0 && n >= lanes {
+        starts.push(n - lanes);
+    }
+    starts
+}
+
+fn lcm(a: i64, b: i64) -> i64 {
+    let gcd = |mut x: i64, mut y: i64| {
+        while y != 0 {
+            (x, y) = (y, x % y);
+        }
+        x
+    };
+    a / gcd(a, b) * b
+}
+
+#[cfg(test)]
+mod tests {
+    use nnc_ir::ops::{Conv, Fused, Step, Unary};
+    use nnc_ir::{Arch, DType, Op, Target};
+    use rand::Rng;
+
+    use super::super::super::random_tensors::{random_small as random, rng};
+    use super::super::super::testing::{
+        check_lowering_for, lowered_form, single_node_graph, test_target, wide_targets,
+    };
+
+    fn depthwise(kernel: [usize; 2], dilation: usize, pads: Vec<usize>, group: usize) -> Op {
+        Op::Conv(Conv {
+            kernel_shape: kernel.to_vec(),
+            strides: vec![1, 1],
+            pads,
+            dilations: vec![dilation; 2],
+            group,
+        })
+    }
+
+    /// Narrow planes (widths 1 to 9, heights 1 to 27), kernels 1 to 5 on
+    /// either axis, pads 0 to 2 on each side (output rows as wide as the
+    /// input's or not), dilations 1 and 2, one to five channels, channel
+    /// multipliers, one or two images (odd and even plane counts: the pairs
+    /// of frames and the last plane alone), with and without bias, on the
+    /// portable x86_64 target and aarch64's, against the reference; the
+    /// planes up to 5 wide with symmetric "same" rows take the frame.
+    #[test]
+    fn narrow_planes_in_frames_match_the_reference() {
+        let mut rng = rng(71);
+        let aarch64 = Target {
+            arch: Arch::Aarch64,
+            vector_registers: 32,
+            ..test_target()
+        };
+        let mut framed = 0;
+        for round in 0..60 {
+            let w = 1 + round % 9;
+            let kw = rng.random_range(1..=3.min(w + 2));
+            let kh: usize = rng.random_range(1..=5);
+            let dilation = if round % 7 == 6 { 2 } else { 1 };
+            let same = round % 4 != 3;
+            let reach_w = (kw - 1) * dilation;
+            let (left, right) = if same {
+                let left = rng.random_range(0..=reach_w);
+                (left, reach_w - left)
+            } else {
+                (rng.random_range(0..=2), rng.random_range(0..=2))
+            };
+            let pads = vec![
+                rng.random_range(0..=2),
+                left,
+                rng.random_range(0..=2),
+                right,
+            ];
+            let min_h = ((kh - 1) * dilation + 1)
+                .saturating_sub(pads[0] + pads[2])
+                .max(1);
+            let h = rng.random_range(min_h..=min_h + 26);
+            if w + pads[1] + pads[3] < reach_w + 1 {
+                continue;
+            }
+            let channels = 1 + round % 5;
+            let multiplier = if round % 3 == 2 { 2 } else { 1 };
+            let images = 1 + round % 2;
+            let x = random(&mut rng, DType::F32, &[images, channels, h, w]);
+            let outputs = channels * multiplier;
+            let wt = random(&mut rng, DType::F32, &[outputs, 1, kh, kw]);
+            let b = random(&mut rng, DType::F32, &[outputs]);
+            let op = depthwise([kh, kw], dilation, pads.clone(), channels);
+            let bias = (round % 2 == 0).then_some(&b);
+            let inputs = [Some(&x), Some(&wt), bias];
+            let form = lowered_form(op.clone(), &inputs, &test_target());
+            let oh = h + pads[0] + pads[2] - (kh - 1) * dilation;
+            // Symmetric pads: at most 4 masks (`MAX_MASKS`).
+            if same && left == right && dilation == 1 && w <= 5 && oh * w >= 4 {
+                assert_eq!(form, Some("framed"), "{op:?} {h}x{w}");
+            }
+            framed += (form == Some("framed")) as usize;
+            let graph = single_node_graph(op, &inputs, &[1, 2], 1);
+            check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &test_target());
+            check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &aarch64);
+        }
+        assert!(framed >= 15, "{framed} framed planes");
+    }
+
+    /// kws_dscnn's depthwise convolution (64 channels of 25 x 5, 3 x 3, pad
+    /// 1) with its fused ReLU takes the frame at the portable level only.
+    #[test]
+    fn kws_planes_take_the_frame_at_the_portable_level() {
+        let mut rng = rng(72);
+        let x = random(&mut rng, DType::F32, &[1, 64, 25, 5]);
+        let wt = random(&mut rng, DType::F32, &[64, 1, 3, 3]);
+        let b = random(&mut rng, DType::F32, &[64]);
+        let op = Op::Fused(Fused {
+            anchor: Box::new(depthwise([3, 3], 1, vec![1; 4], 64)),
+            anchor_operands: 3,
+            steps: vec![Step::Unary(Unary::Relu)],
+        });
+        let inputs = [Some(&x), Some(&wt), Some(&b)];
+        assert_eq!(
+            lowered_form(op.clone(), &inputs, &test_target()),
+            Some("framed")
+        );
+        for wide in wide_targets() {
+            assert_ne!(lowered_form(op.clone(), &inputs, &wide), Some("framed"));
+        }
+        let graph = single_node_graph(op, &inputs, &[1, 2], 1);
+        check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &test_target());
+    }
+}
