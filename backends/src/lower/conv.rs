@@ -379,7 +379,14 @@ impl Convolution<'_> {
                 bytes: 4 * frame.elements(),
             });
             ctx.set_form("framed");
-            dw.emit_framed(k, scratch, frame, self.lanes, &epilogue);
+            let steps = |k: &mut KernelBuilder, acc: Expr, oc: Expr, at: Expr, lanes: u8| {
+                if self.fusion.is_empty() {
+                    acc
+                } else {
+                    self.fusion.apply(k, acc, at, oc, lanes)
+                }
+            };
+            dw.emit_framed(k, scratch, frame, self.lanes, (self.bias, &steps));
             return;
         }
         let in_tiles = dw

@@ -107,14 +107,16 @@ impl Depthwise<'_> {
 
     /// The whole convolution through `scratch` (`frame.elements()` f32):
     /// zeroed once, then per input plane its copy into a frame and the run of
-    /// each of its output channels.
+    /// each of its output channels. The accumulators start at the `bias`
+    /// (loaded once a channel, not once a vector); `epi` applies the steps
+    /// after it.
     pub(crate) fn emit_framed(
         &self,
         k: &mut KernelBuilder,
         scratch: BufId,
         frame: Frame,
         lanes: u8,
-        epi: Epilogue,
+        (bias, epi): (Option<BufId>, Epilogue),
     ) {
         let (h, w, oh, ow) = self.dims();
         let (images, channels, outputs) = self.counts();
@@ -162,7 +164,12 @@ impl Depthwise<'_> {
                 let oc = Expr::var(k.let_var("oc", Ty::INDEX, ic.clone() * multiplier + m));
                 let y = (image.clone() * outputs + oc.clone()) * (oh * ow);
                 let y = Expr::var(k.let_var("yplane", Ty::INDEX, y));
+                let bias = bias.map(|b| {
+                    let value = Expr::load(b, oc.clone(), Ty::F32).splat(lanes);
+                    k.let_var("bias", Ty::vector(ElemType::F32, lanes), value)
+                });
                 let run = Run {
+                    bias,
                     frame: slot * frame.len,
                     y,
                     channel: oc,
@@ -230,7 +237,7 @@ impl Depthwise<'_> {
 
     /// Kernel row `th`'s pass over the outputs `0..end` in blocks of `block`:
     /// each vector adds its row of taps to what the earlier passes stored in
-    /// Y (the first pass starts from zero, the last finishes the outputs).
+    /// Y (the first pass starts from the bias, the last finishes the outputs).
     /// A vector's loads, FMAs and store stand alone, so that the live values
     /// are the row's weights, the masks and one vector's inputs: a loop over
     /// kernel rows around a few vectors made Cranelift spill and reload the
@@ -263,7 +270,7 @@ impl Depthwise<'_> {
             for first in (0..block / l).map(|v| v * l) {
                 let at = y_at.clone() + first;
                 let mut acc = if th == 0 {
-                    Expr::f32(0.0).splat(lanes)
+                    run.start(lanes)
                 } else {
                     Expr::load(self.y.buf, at.clone(), ty)
                 };
@@ -313,7 +320,7 @@ impl Depthwise<'_> {
         let ty = Ty::vector(ElemType::F32, lanes);
         let acc: Vec<VarId> = firsts
             .iter()
-            .map(|_| k.let_var("acc", ty, Expr::f32(0.0).splat(lanes)))
+            .map(|_| k.let_var("acc", ty, run.start(lanes)))
             .collect();
         let x0 = Expr::var(k.let_var("x0", Ty::INDEX, base.clone() + run.frame));
         let w0 = Expr::var(k.let_var("w0", Ty::INDEX, run.channel.clone() * (kh * kw)));
@@ -349,6 +356,18 @@ struct Run<'a> {
     channel: Expr,
     scratch: BufId,
     masks: &'a [(Vec<bool>, VarId)],
+    /// The channel's bias, splatted.
+    bias: Option<VarId>,
+}
+
+impl Run<'_> {
+    /// What the accumulators start from: the bias, or zero.
+    fn start(&self, lanes: u8) -> Expr {
+        match self.bias {
+            Some(b) => Expr::var(b),
+            None => Expr::f32(0.0).splat(lanes),
+        }
+    }
 }
 
 /// Vectors accumulated together, of `n`: at most [`CHUNK_VECTORS`], in
