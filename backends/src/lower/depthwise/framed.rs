@@ -36,10 +36,6 @@ const MAX_MASKS: usize = 4;
 /// Largest frame (f32 elements, both copies): it stays in L1.
 const MAX_FRAME_ELEMENTS: i64 = 4096;
 
-/// Vectors accumulated together over a kernel row: all of a loop body's
-/// loads are live at once (Cranelift issues them before the FMAs).
-const CHUNK_VECTORS: usize = 3;
-
 /// Where the frames lie in the scratch and how the run covers a plane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Frame {
@@ -49,12 +45,37 @@ pub(crate) struct Frame {
     top: i64,
     /// Outputs of a block (`lcm(W, lanes)`).
     block: i64,
+    /// Outputs of the plane.
+    outputs: i64,
+    lanes: i64,
 }
 
 impl Frame {
-    /// Elements of the scratch: two frames.
+    /// Elements of the scratch: two frames, then the partial sums of the
+    /// vectors after the blocks.
     pub fn elements(&self) -> usize {
-        2 * self.len as usize
+        (self.rest_at() + self.lanes * self.rest().len() as i64) as usize
+    }
+
+    /// Where the partial sums of the vectors after the blocks lie.
+    fn rest_at(&self) -> i64 {
+        2 * self.len
+    }
+
+    /// The outputs the blocks cover: `0..blocks_end()`.
+    fn blocks_end(&self) -> i64 {
+        self.outputs / self.block * self.block
+    }
+
+    /// The first outputs of the vectors after the blocks, the last one
+    /// overlapping the others where `lanes` does not divide what is left.
+    fn rest(&self) -> Vec<i64> {
+        let (end, l) = (self.blocks_end(), self.lanes);
+        match self.outputs - end {
+            0 => Vec::new(),
+            n if n < l => vec![self.outputs - l],
+            n => vector_starts(n, l).into_iter().map(|v| end + v).collect(),
+        }
     }
 }
 
@@ -83,6 +104,8 @@ impl Depthwise<'_> {
             len,
             top,
             block: lcm(w, l),
+            outputs: oh * w,
+            lanes: l,
         };
         let fits = 2 * len <= MAX_FRAME_ELEMENTS && self.masks(lanes).len() <= MAX_MASKS;
         (top >= 0 && fits).then_some(frame)
@@ -201,9 +224,17 @@ impl Depthwise<'_> {
         }
     }
 
-    /// One output channel's run over its frame: the blocks in one pass per
-    /// kernel row, then the last vectors (the last overlapping the stored
-    /// ones) over every tap at once.
+    /// One output channel's run over its frame: a pass per kernel row. Each
+    /// vector adds its row of taps to what the earlier passes stored (the
+    /// first pass starts from the bias, the last finishes the outputs): the
+    /// blocks' vectors in Y, those after the blocks in the scratch (the last
+    /// overlaps its neighbours), finished into Y after the blocks. A
+    /// vector's loads, FMAs and store stand alone, so that the live values
+    /// are the row's weights, the masks and one vector's inputs: a loop over
+    /// kernel rows around a few vectors' accumulators made Cranelift spill
+    /// and reload them, and reload the weights for each few (kws_dscnn's
+    /// 25 x 5 planes at 128 bits: 21.7 ktsc a convolution that way, 13.7
+    /// in passes).
     fn emit_frame_run(
         &self,
         k: &mut KernelBuilder,
@@ -212,81 +243,66 @@ impl Depthwise<'_> {
         lanes: u8,
         epi: Epilogue,
     ) {
-        let (_, w, oh, _) = self.dims();
-        let l = lanes as i64;
-        let outputs = oh * w;
-        let blocks_end = outputs / frame.block * frame.block;
-        if blocks_end > 0 {
-            for th in 0..self.kernel[0] {
-                self.emit_pass(k, run, (th, blocks_end, frame.block), lanes, epi);
-            }
-        }
-        let rest: Vec<i64> = match outputs - blocks_end {
-            0 => Vec::new(),
-            // Fewer outputs than a vector: the plane's last vector.
-            n if n < l => vec![outputs - l],
-            n => vector_starts(n, l)
-                .into_iter()
-                .map(|v| blocks_end + v)
-                .collect(),
-        };
-        for chunk in rest.chunks(chunk_vectors(rest.len())) {
-            self.emit_chunk(k, run, Expr::index(0), chunk, lanes, epi);
-        }
-    }
-
-    /// Kernel row `th`'s pass over the outputs `0..end` in blocks of `block`:
-    /// each vector adds its row of taps to what the earlier passes stored in
-    /// Y (the first pass starts from the bias, the last finishes the outputs).
-    /// A vector's loads, FMAs and store stand alone, so that the live values
-    /// are the row's weights, the masks and one vector's inputs: a loop over
-    /// kernel rows around a few vectors made Cranelift spill and reload the
-    /// weights each time (kws_dscnn's 25 x 5 planes at 128 bits: see
-    /// `MAX_EXTRA_COLUMNS`).
-    fn emit_pass(
-        &self,
-        k: &mut KernelBuilder,
-        run: &Run,
-        (th, end, block): (i64, i64, i64),
-        lanes: u8,
-        epi: Epilogue,
-    ) {
         let (_, w, _, _) = self.dims();
         let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
         let ty = Ty::vector(ElemType::F32, lanes);
-        let w_row = run.channel.clone() * (kh * kw) + th * kw;
-        let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w_row));
-        let weights: Vec<VarId> = (0..kw)
-            .map(|tw| {
-                let wv = Expr::load(self.w.buf, w_row.clone() + tw, Ty::F32);
-                k.let_var("w", ty, wv.splat(lanes))
-            })
-            .collect();
         let l = lanes as i64;
-        k.for_range("o", 0, end, block, |k, o| {
-            let x_row = o.clone() + (run.frame + th * dh * w);
-            let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x_row));
-            let y_at = Expr::var(k.let_var("yat", Ty::INDEX, run.y.clone() + o));
-            for first in (0..block / l).map(|v| v * l) {
-                let at = y_at.clone() + first;
-                let mut acc = if th == 0 {
-                    run.start(lanes)
-                } else {
-                    Expr::load(self.y.buf, at.clone(), ty)
-                };
+        let (end, block) = (frame.blocks_end(), frame.block);
+        for th in 0..kh {
+            let last = th + 1 == kh;
+            let w_row = run.channel.clone() * (kh * kw) + th * kw;
+            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w_row));
+            let weights: Vec<VarId> = (0..kw)
+                .map(|tw| {
+                    let wv = Expr::load(self.w.buf, w_row.clone() + tw, Ty::F32);
+                    k.let_var("w", ty, wv.splat(lanes))
+                })
+                .collect();
+            // Vector `first` of the outputs from `base` (a multiple of W):
+            // the sum so far `acc` plus row `th`'s taps.
+            let taps = |base: Expr, first: i64, acc: Expr| {
+                let x_row = base + (run.frame + th * dh * w + first);
+                let mut acc = acc;
                 for (tw, &wv) in (0..kw).zip(&weights) {
-                    let xv = Expr::load(run.scratch, x_row.clone() + (first + tw * dw), ty);
+                    let xv = Expr::load(run.scratch, x_row.clone() + tw * dw, ty);
                     let xv = self.masked(run, xv, first.rem_euclid(w), tw, lanes);
                     acc = xv.fma(Expr::var(wv), acc);
                 }
-                let value = if th + 1 == kh {
-                    epi(k, acc, run.channel.clone(), at.clone(), lanes)
+                acc
+            };
+            k.for_range("o", 0, end, block, |k, o| {
+                let y_at = Expr::var(k.let_var("yat", Ty::INDEX, run.y.clone() + o.clone()));
+                for first in (0..block / l).map(|v| v * l) {
+                    let at = y_at.clone() + first;
+                    let acc = if th == 0 {
+                        run.start(lanes)
+                    } else {
+                        Expr::load(self.y.buf, at.clone(), ty)
+                    };
+                    let mut value = taps(o.clone(), first, acc);
+                    if last {
+                        value = epi(k, value, run.channel.clone(), at.clone(), lanes);
+                    }
+                    k.store(self.y.buf, at, value);
+                }
+            });
+            for (i, first) in frame.rest().into_iter().enumerate() {
+                let partial = Expr::index(frame.rest_at() + i as i64 * l);
+                let acc = if th == 0 {
+                    run.start(lanes)
                 } else {
-                    acc
+                    Expr::load(run.scratch, partial.clone(), ty)
                 };
-                k.store(self.y.buf, at, value);
+                let value = taps(Expr::index(0), first, acc);
+                if last {
+                    let at = run.y.clone() + first;
+                    let value = epi(k, value, run.channel.clone(), at.clone(), lanes);
+                    k.store(self.y.buf, at, value);
+                } else {
+                    k.store(run.scratch, partial, value);
+                }
             }
-        });
+        }
     }
 
     /// `xv`, the inputs of a vector of outputs from column `phase` at kernel
@@ -299,50 +315,6 @@ impl Depthwise<'_> {
                 .binary(BinaryOp::And, Expr::var(mask))
                 .bitcast(ElemType::F32),
             None => xv,
-        }
-    }
-
-    /// Vectors of outputs `base + first` for each of `firsts` (`base` a
-    /// multiple of W: every lane's column is static), accumulated over every
-    /// tap, finished and stored. Kernel rows are a loop, kernel columns
-    /// unrolled (their masks differ).
-    fn emit_chunk(
-        &self,
-        k: &mut KernelBuilder,
-        run: &Run,
-        base: Expr,
-        firsts: &[i64],
-        lanes: u8,
-        epi: Epilogue,
-    ) {
-        let (_, w, _, _) = self.dims();
-        let ([kh, kw], [dh, dw]) = (self.kernel, self.dilations);
-        let ty = Ty::vector(ElemType::F32, lanes);
-        let acc: Vec<VarId> = firsts
-            .iter()
-            .map(|_| k.let_var("acc", ty, run.start(lanes)))
-            .collect();
-        let x0 = Expr::var(k.let_var("x0", Ty::INDEX, base.clone() + run.frame));
-        let w0 = Expr::var(k.let_var("w0", Ty::INDEX, run.channel.clone() * (kh * kw)));
-        k.for_range("kh", 0, kh, 1, |k, th| {
-            let x_row = Expr::var(k.let_var("xrow", Ty::INDEX, x0.clone() + th.clone() * (dh * w)));
-            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, w0.clone() + th * kw));
-            for tw in 0..kw {
-                let wv = Expr::load(self.w.buf, w_row.clone() + tw, Ty::F32);
-                let wv = k.let_var("w", ty, wv.splat(lanes));
-                for (&first, &a) in firsts.iter().zip(&acc) {
-                    let xv = Expr::load(run.scratch, x_row.clone() + (first + tw * dw), ty);
-                    let xv = self.masked(run, xv, first.rem_euclid(w), tw, lanes);
-                    // The (masked) input first: x86_64's FMA overwrites its
-                    // first multiplicand, a fresh register here.
-                    k.assign(a, xv.fma(Expr::var(wv), Expr::var(a)));
-                }
-            }
-        });
-        for (&first, &a) in firsts.iter().zip(&acc) {
-            let at = run.y.clone() + base.clone() + first;
-            let value = epi(k, Expr::var(a), run.channel.clone(), at.clone(), lanes);
-            k.store(self.y.buf, at, value);
         }
     }
 }
@@ -368,13 +340,6 @@ impl Run<'_> {
             None => Expr::f32(0.0).splat(lanes),
         }
     }
-}
-
-/// Vectors accumulated together, of `n`: at most [`CHUNK_VECTORS`], in
-/// groups of nearly equal size.
-fn chunk_vectors(n: usize) -> usize {
-    let groups = n.div_ceil(CHUNK_VECTORS);
-    n.div_ceil(groups.max(1)).max(1)
 }
 
 /// First elements of the vectors covering `0..n`, the last one overlapping
