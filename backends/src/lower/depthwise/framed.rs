@@ -175,6 +175,11 @@ impl Depthwise<'_> {
                 let value = Expr::load(self.x.buf, from.clone() + first, ty);
                 k.store(scratch, Expr::index(to + first), value);
             }
+            // A plane smaller than a vector (its output taller: pads).
+            for i in (plane < l).then_some(0..plane).into_iter().flatten() {
+                let value = Expr::load(self.x.buf, from.clone() + i, Ty::F32);
+                k.store(scratch, Expr::index(to + i), value);
+            }
         };
         let run = |k: &mut KernelBuilder, q: Expr, slot: i64| {
             let (image, ic) = if images == 1 {
@@ -447,6 +452,32 @@ mod tests {
             check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &aarch64);
         }
         assert!(framed >= 15, "{framed} framed planes");
+    }
+
+    /// Planes smaller than a vector whose outputs, with pads, are not (1 x
+    /// 3 and 1 x 2 inputs, three or four rows out), and a single row.
+    #[test]
+    fn planes_smaller_than_a_vector() {
+        let mut rng = rng(73);
+        let cases: [(usize, usize, [usize; 2], [usize; 4]); 3] = [
+            (1, 3, [1, 3], [1, 1, 1, 1]),
+            (1, 2, [1, 1], [2, 0, 1, 0]),
+            (1, 5, [1, 3], [0, 1, 0, 1]),
+        ];
+        for (h, w, kernel, pads) in cases {
+            let x = random(&mut rng, DType::F32, &[1, 3, h, w]);
+            let wt = random(&mut rng, DType::F32, &[3, 1, kernel[0], kernel[1]]);
+            let b = random(&mut rng, DType::F32, &[3]);
+            let op = depthwise(kernel, 1, pads.to_vec(), 3);
+            let inputs = [Some(&x), Some(&wt), Some(&b)];
+            assert_eq!(
+                lowered_form(op.clone(), &inputs, &test_target()),
+                Some("framed"),
+                "{h}x{w}"
+            );
+            let graph = single_node_graph(op, &inputs, &[1, 2], 1);
+            check_lowering_for(&graph, &inputs, 1e-5, 1e-4, &test_target());
+        }
     }
 
     /// kws_dscnn's depthwise convolution (64 channels of 25 x 5, 3 x 3, pad
