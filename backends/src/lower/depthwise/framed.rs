@@ -239,7 +239,8 @@ impl Depthwise<'_> {
     /// kernel rows around a few vectors' accumulators made Cranelift spill
     /// and reload them, and reload the weights for each few (kws_dscnn's
     /// 25 x 5 planes at 128 bits: 21.7 ktsc a convolution that way, 13.7
-    /// in passes).
+    /// in passes; passes of two kernel rows, 1.09x the time of one, of
+    /// three 1.5x: their six or nine inputs and weights spill).
     fn emit_frame_run(
         &self,
         k: &mut KernelBuilder,
