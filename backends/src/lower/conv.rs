@@ -99,7 +99,7 @@ pub(super) fn lower(ctx: &LowerCtx) -> Result<Kernel, LowerError> {
                 conv.emit_winograd(&mut k, ctx)?;
             } else if conv.channel_vectors_apply() {
                 let level = gemm::Tile::for_target(ctx.target).wide;
-                if conv.tap_planes_apply(level) {
+                if conv.tap_planes_apply() {
                     conv.emit_tap_planes(&mut k, ctx, level);
                 } else {
                     conv.emit_channel_vectors(&mut k);
@@ -374,6 +374,22 @@ impl Convolution<'_> {
             self.finish(k, acc, oc, at, lanes)
         };
         let tile = depthwise::Tile::for_depthwise(ctx.target, &dw);
+        if let Some(frame) = dw.frame(tile.wide, self.lanes) {
+            let scratch = k.buffer("frames", ElemType::F32, frame.elements(), true);
+            ctx.add_extra(ExtraBuffer::Scratch {
+                bytes: 4 * frame.elements(),
+            });
+            ctx.set_form("framed");
+            let steps = |k: &mut KernelBuilder, acc: Expr, oc: Expr, at: Expr, lanes: u8| {
+                if self.fusion.is_empty() {
+                    acc
+                } else {
+                    self.fusion.apply(k, acc, at, oc, lanes)
+                }
+            };
+            dw.emit_framed(k, scratch, frame, self.lanes, (self.bias, &steps));
+            return;
+        }
         let in_tiles = dw
             .padded_plane(tile.wide)
             .and_then(|padded| Some((padded, dw.run_tile_rows(padded, tile.wide)?)))

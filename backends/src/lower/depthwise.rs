@@ -24,6 +24,9 @@
 //! output channel, output element index, lanes), which adds the bias and applies
 //! the fused steps.
 //!
+//! Small planes at the portable level (25 x 5) are copied between zero rows
+//! and computed as one flattened run (`framed`).
+//!
 //! Where the target has a wide microkernel, planes with unit row stride are
 //! tile statements instead (`wide`), narrow unit-stride ones through a
 //! zero-bordered copy of each input plane (`padded`).
@@ -36,6 +39,7 @@ use super::signature::Operand;
 
 mod edge;
 mod flat;
+mod framed;
 mod halves;
 mod padded;
 mod wide;

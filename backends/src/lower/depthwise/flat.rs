@@ -92,7 +92,7 @@ impl Depthwise<'_> {
 
     /// Which lanes of a vector of outputs starting at column `phase` (modulo
     /// W) read inside their row at kernel column `tw`.
-    fn lanes_kept(&self, phase: i64, tw: i64, lanes: u8) -> Vec<bool> {
+    pub(super) fn lanes_kept(&self, phase: i64, tw: i64, lanes: u8) -> Vec<bool> {
         let (_, w, _, _) = self.dims();
         let (dw, pw) = (self.dilations[1], self.pads[1]);
         (0..lanes as i64)
