@@ -366,17 +366,24 @@ impl Depthwise<'_> {
             .collect();
         // Input column of the tile's first output column at tap 0; vector `v`
         // reads from `v * step` after it.
-        let x_col = Expr::var(k.let_var("xcol", Ty::INDEX, col.clone() * sw - pw));
+        let x_col = col.clone() * sw - pw;
         let step = if lanes > 1 { lanes as i64 } else { sw };
+        // Where each output row's window starts (kernel row 0), set before
+        // the kernel-row loop so that its accesses are affine in the kernel
+        // row: the loop then walks them with induction pointers instead of
+        // recomputing every row's address (`cranelift::induction`).
+        let x_tops: Vec<Expr> = (0..rows as i64)
+            .map(|r| {
+                let at = p.x.clone() + ((row.clone() + r) * sh - ph) * w + x_col.clone();
+                Expr::var(k.let_var("xtop", Ty::INDEX, at))
+            })
+            .collect();
         k.for_range("kh", kh0, kh1, 1, |k, th| {
-            let x_rows: Vec<Expr> = (0..rows as i64)
-                .map(|r| {
-                    let ih = (row.clone() + r) * sh + th.clone() * dh - ph;
-                    let at = p.x.clone() + ih * w + x_col.clone();
-                    Expr::var(k.let_var("xrow", Ty::INDEX, at))
-                })
+            let x_rows: Vec<Expr> = x_tops
+                .iter()
+                .map(|top| top.clone() + th.clone() * (dh * w))
                 .collect();
-            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, p.w.clone() + th * kernel_w));
+            let w_row = p.w.clone() + th * kernel_w;
             let tap = |k: &mut KernelBuilder, tw: Expr| {
                 let wv = Expr::load(self.w.buf, w_row.clone() + tw.clone(), Ty::F32);
                 let wv = k.let_var("w", ty, wv.splat(lanes));
