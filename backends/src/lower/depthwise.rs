@@ -38,6 +38,7 @@ mod edge;
 mod flat;
 mod halves;
 mod padded;
+mod unrolled;
 mod wide;
 
 /// A 2-D f32 depthwise convolution: spatial attributes are `[height, width]`.
@@ -220,6 +221,12 @@ impl Depthwise<'_> {
         let taps = self.kernel[0] * self.kernel[1];
         let run = self.flat_run(k, lanes);
         let wide = self.wide_applies(tile.wide);
+        if self.unrolls_kernel(tile) {
+            // Neither changes while the kernel runs (a convolution never
+            // writes over its input): their loads may move.
+            k.mark_unchanging(self.x.buf);
+            k.mark_unchanging(self.w.buf);
+        }
         k.for_range("n", 0, images, 1, |k, image| {
             k.for_range("c", 0, channels, 1, |k, ic| {
                 let plane = |k: &mut KernelBuilder, oc: Expr| {
@@ -252,6 +259,22 @@ impl Depthwise<'_> {
                 }
             });
         });
+    }
+
+    /// Whether tiles unroll every tap, the kernel rows too: x86_64's
+    /// unit-stride 3 x 3 convolutions in 1 x 3 tiles. Their input and weights
+    /// are marked unchanging, so their loads are pure: Cranelift issues each
+    /// input load at its FMA (folded into it) rather than all of a body's
+    /// loads first, which made an unrolled kernel spill, and hoists the nine
+    /// splatted weights out of the plane's loops. A kernel row then costs its
+    /// three FMAs and weight copies, where the kernel-row loop also reloaded
+    /// and splatted three weights and paid its branches and pointers.
+    fn unrolls_kernel(&self, tile: Tile) -> bool {
+        tile.unroll_taps
+            && tile.rows == 1
+            && self.kernel == [UNROLLED_TAPS; 2]
+            && self.strides == [1, 1]
+            && !self.wide_applies(tile.wide)
     }
 
     /// One output plane: border rows alone with their taps, interior rows in
@@ -307,7 +330,7 @@ impl Depthwise<'_> {
             return;
         }
         let emit = |k: &mut KernelBuilder, span: Span, taps| {
-            self.emit_tile(k, p, tile.unroll_taps, rows.clone(), span, taps, epi);
+            self.emit_tile(k, p, tile, rows.clone(), span, taps, epi);
         };
         let halved_end = halved_end(w, kw, dw, pw, (lo, hi));
         interior_spans(
@@ -339,7 +362,7 @@ impl Depthwise<'_> {
         &self,
         k: &mut KernelBuilder,
         p: &Plane,
-        unroll: bool,
+        tile: Tile,
         (row, rows): (Expr, usize),
         span: Span,
         ((kh0, kh1), (kw0, kw1)): ((i64, i64), (i64, i64)),
@@ -350,6 +373,11 @@ impl Depthwise<'_> {
         let [dh, dw] = self.dilations;
         let [ph, pw] = self.pads;
         let kernel_w = self.kernel[1];
+        if self.unrolls_kernel(tile) && span.keep == 1 {
+            let taps = ((kh0, kh1), (kw0, kw1));
+            return self.emit_unrolled_tile(k, p, (row, rows), span, taps, epi);
+        }
+        let unroll = tile.unroll_taps;
         let Span {
             col,
             vectors,
