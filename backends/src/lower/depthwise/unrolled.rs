@@ -15,6 +15,9 @@ use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty};
 use super::super::gemm::Epilogue;
 use super::{Depthwise, Plane, Span};
 
+/// Lanes of the splatted weights: f32x4, the vectors of 128-bit targets.
+const WEIGHT_LANES: u8 = 4;
+
 impl Depthwise<'_> {
     /// `rows` output rows from `row` by the vectors of `span` (unit stride,
     /// `span.keep == 1`), over kernel rows `taps.0` and columns `taps.1`,
@@ -48,7 +51,14 @@ impl Depthwise<'_> {
                     let mut part: Option<Expr> = None;
                     for tw in kw0..kw1 {
                         let at = p.w.clone() + (th * kernel_w + tw);
-                        let wv = Expr::load(self.w.buf, at, Ty::F32).splat(lanes);
+                        let wv = Expr::load(self.w.buf, at, Ty::F32);
+                        // A scalar column (a border's) takes lane 0 of the
+                        // vector tiles' splat, free on x86_64, where its own
+                        // scalar weight would keep nine more registers live.
+                        let wv = match lanes {
+                            1 => wv.splat(WEIGHT_LANES).extract(0),
+                            _ => wv.splat(lanes),
+                        };
                         let at = top.clone() + (th * dh * w + tw * dw + v as i64 * lanes as i64);
                         let xv = Expr::load(self.x.buf, at, ty);
                         // The loaded input first: x86_64's FMA overwrites its
