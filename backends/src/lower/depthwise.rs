@@ -269,7 +269,7 @@ impl Depthwise<'_> {
     /// splatted weights out of the plane's loops. A kernel row then costs its
     /// three FMAs and weight copies, where the kernel-row loop also reloaded
     /// and splatted three weights and paid its branches and pointers.
-    fn unrolls_kernel(&self, tile: Tile) -> bool {
+    pub(super) fn unrolls_kernel(&self, tile: Tile) -> bool {
         tile.unroll_taps
             && tile.rows == 1
             && self.kernel == [UNROLLED_TAPS; 2]
