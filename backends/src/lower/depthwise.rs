@@ -261,14 +261,9 @@ impl Depthwise<'_> {
         });
     }
 
-    /// Whether tiles unroll every tap, the kernel rows too: x86_64's
-    /// unit-stride 3 x 3 convolutions in 1 x 3 tiles. Their input and weights
-    /// are marked unchanging, so their loads are pure: Cranelift issues each
-    /// input load at its FMA (folded into it) rather than all of a body's
-    /// loads first, which made an unrolled kernel spill, and hoists the nine
-    /// splatted weights out of the plane's loops. A kernel row then costs its
-    /// three FMAs and weight copies, where the kernel-row loop also reloaded
-    /// and splatted three weights and paid its branches and pointers.
+    /// Whether tiles unroll every tap, the kernel rows too (`unrolled`):
+    /// x86_64's unit-stride 3 x 3 convolutions in 1 x 3 tiles, where no wide
+    /// microkernel takes the plane.
     pub(super) fn unrolls_kernel(&self, tile: Tile) -> bool {
         tile.unroll_taps
             && tile.rows == 1
