@@ -386,10 +386,14 @@ impl Emitter<'_, '_> {
 
     pub(super) fn load(&mut self, buf: BufId, index: &Expr, ty: Ty) -> Result<Value, CodegenError> {
         let (addr, displacement) = self.address(buf, index)?;
-        let v = self
-            .b
-            .ins()
-            .load(clif_type(ty), access_flags(), addr, displacement);
+        // Loads of an unchanging buffer are pure: Cranelift moves them to
+        // their uses (where x86_64 folds them into the instruction) instead
+        // of issuing a body's loads first, and hoists invariant ones.
+        let flags = match self.kernel.buffer(buf).unchanging {
+            true => access_flags().with_readonly().with_can_move(),
+            false => access_flags(),
+        };
+        let v = self.b.ins().load(clif_type(ty), flags, addr, displacement);
         // A bool byte in memory is true when non-zero; in registers it is 0/1.
         Ok(if ty.elem == ElemType::Bool {
             self.b.ins().icmp_imm_u(IntCC::NotEqual, v, 0)

@@ -427,7 +427,16 @@ impl Convolution<'_> {
                     });
                     dw.emit_halves(k, scratch, staged, tile, self.lanes, &epilogue);
                 }
-                None => dw.emit(k, tile, self.lanes, &epilogue),
+                None => {
+                    if dw.unrolls_kernel(tile) {
+                        // Read-only and never the output: its loads may move
+                        // out of the plane's loops with the weights'.
+                        if let Some(bias) = self.bias {
+                            k.mark_unchanging(bias);
+                        }
+                    }
+                    dw.emit(k, tile, self.lanes, &epilogue)
+                }
             },
         }
     }

@@ -42,6 +42,7 @@ mod flat;
 mod framed;
 mod halves;
 mod padded;
+mod unrolled;
 mod wide;
 
 /// A 2-D f32 depthwise convolution: spatial attributes are `[height, width]`.
@@ -224,6 +225,12 @@ impl Depthwise<'_> {
         let taps = self.kernel[0] * self.kernel[1];
         let run = self.flat_run(k, lanes);
         let wide = self.wide_applies(tile.wide);
+        if self.unrolls_kernel(tile) {
+            // Neither changes while the kernel runs (a convolution never
+            // writes over its input): their loads may move.
+            k.mark_unchanging(self.x.buf);
+            k.mark_unchanging(self.w.buf);
+        }
         k.for_range("n", 0, images, 1, |k, image| {
             k.for_range("c", 0, channels, 1, |k, ic| {
                 let plane = |k: &mut KernelBuilder, oc: Expr| {
@@ -256,6 +263,17 @@ impl Depthwise<'_> {
                 }
             });
         });
+    }
+
+    /// Whether tiles unroll every tap, the kernel rows too (`unrolled`):
+    /// x86_64's unit-stride 3 x 3 convolutions in 1 x 3 tiles, where no wide
+    /// microkernel takes the plane.
+    pub(super) fn unrolls_kernel(&self, tile: Tile) -> bool {
+        tile.unroll_taps
+            && tile.rows == 1
+            && self.kernel == [UNROLLED_TAPS; 2]
+            && self.strides == [1, 1]
+            && !self.wide_applies(tile.wide)
     }
 
     /// One output plane: border rows alone with their taps, interior rows in
@@ -311,7 +329,7 @@ impl Depthwise<'_> {
             return;
         }
         let emit = |k: &mut KernelBuilder, span: Span, taps| {
-            self.emit_tile(k, p, tile.unroll_taps, rows.clone(), span, taps, epi);
+            self.emit_tile(k, p, tile, rows.clone(), span, taps, epi);
         };
         let halved_end = halved_end(w, kw, dw, pw, (lo, hi));
         interior_spans(
@@ -343,7 +361,7 @@ impl Depthwise<'_> {
         &self,
         k: &mut KernelBuilder,
         p: &Plane,
-        unroll: bool,
+        tile: Tile,
         (row, rows): (Expr, usize),
         span: Span,
         ((kh0, kh1), (kw0, kw1)): ((i64, i64), (i64, i64)),
@@ -354,6 +372,11 @@ impl Depthwise<'_> {
         let [dh, dw] = self.dilations;
         let [ph, pw] = self.pads;
         let kernel_w = self.kernel[1];
+        if self.unrolls_kernel(tile) && span.keep == 1 {
+            let taps = ((kh0, kh1), (kw0, kw1));
+            return self.emit_unrolled_tile(k, p, (row, rows), span, taps, epi);
+        }
+        let unroll = tile.unroll_taps;
         let Span {
             col,
             vectors,
@@ -370,17 +393,24 @@ impl Depthwise<'_> {
             .collect();
         // Input column of the tile's first output column at tap 0; vector `v`
         // reads from `v * step` after it.
-        let x_col = Expr::var(k.let_var("xcol", Ty::INDEX, col.clone() * sw - pw));
+        let x_col = col.clone() * sw - pw;
         let step = if lanes > 1 { lanes as i64 } else { sw };
+        // Where each output row's window starts (kernel row 0), set before
+        // the kernel-row loop so that its accesses are affine in the kernel
+        // row: the loop then walks them with induction pointers instead of
+        // recomputing every row's address (`cranelift::induction`).
+        let x_tops: Vec<Expr> = (0..rows as i64)
+            .map(|r| {
+                let at = p.x.clone() + ((row.clone() + r) * sh - ph) * w + x_col.clone();
+                Expr::var(k.let_var("xtop", Ty::INDEX, at))
+            })
+            .collect();
         k.for_range("kh", kh0, kh1, 1, |k, th| {
-            let x_rows: Vec<Expr> = (0..rows as i64)
-                .map(|r| {
-                    let ih = (row.clone() + r) * sh + th.clone() * dh - ph;
-                    let at = p.x.clone() + ih * w + x_col.clone();
-                    Expr::var(k.let_var("xrow", Ty::INDEX, at))
-                })
+            let x_rows: Vec<Expr> = x_tops
+                .iter()
+                .map(|top| top.clone() + th.clone() * (dh * w))
                 .collect();
-            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, p.w.clone() + th * kernel_w));
+            let w_row = p.w.clone() + th * kernel_w;
             let tap = |k: &mut KernelBuilder, tw: Expr| {
                 let wv = Expr::load(self.w.buf, w_row.clone() + tw.clone(), Ty::F32);
                 let wv = k.let_var("w", ty, wv.splat(lanes));

@@ -55,8 +55,17 @@ impl KernelBuilder {
             elem,
             len,
             writable,
+            unchanging: false,
         });
         BufId(self.kernel.buffers.len() as u32 - 1)
+    }
+
+    /// Declares that nothing changes read-only buffer `buf` while the kernel
+    /// runs ([`Buffer::unchanging`]).
+    pub fn mark_unchanging(&mut self, buf: BufId) {
+        let buffer = &mut self.kernel.buffers[buf.0 as usize];
+        debug_assert!(!buffer.writable, "a written buffer changes");
+        buffer.unchanging = !buffer.writable;
     }
 
     /// Declares a local variable.

@@ -80,6 +80,12 @@ pub struct Buffer {
     pub elem: ElemType,
     pub len: usize,
     pub writable: bool,
+    /// Nothing changes the buffer while the kernel runs (no store of the
+    /// kernel reaches it through another buffer either): an emitter may treat
+    /// its loads as pure, move them to their uses, out of loops and merge
+    /// equal ones. Set by lowerings that know their operands are distinct
+    /// ([`crate::kernel::KernelBuilder::mark_unchanging`]).
+    pub unchanging: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

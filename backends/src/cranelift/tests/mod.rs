@@ -12,6 +12,7 @@ mod microkernels;
 mod programs;
 mod run_tiles;
 mod tile_programs;
+mod unchanging;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -74,14 +74,20 @@ impl Depthwise<'_> {
         let acc: Vec<VarId> = (0..rows)
             .map(|_| k.let_var("acc", ty, Expr::f32(0.0).splat(lanes)))
             .collect();
+        // Each output row's window at kernel row 0, set before the kernel-row
+        // loop: its accesses stay affine in the kernel row (induction pointers).
+        let x_tops: Vec<Expr> = (0..rows as i64)
+            .map(|r| {
+                let at = p.x.clone() + ((row.clone() + r) * sh - ph) * w;
+                Expr::var(k.let_var("xtop", Ty::INDEX, at))
+            })
+            .collect();
         k.for_range("kh", kh0, kh1, 1, |k, th| {
-            let x_rows: Vec<Expr> = (0..rows as i64)
-                .map(|r| {
-                    let ih = (row.clone() + r) * sh + th.clone() * dh - ph;
-                    Expr::var(k.let_var("xrow", Ty::INDEX, p.x.clone() + ih * w))
-                })
+            let x_rows: Vec<Expr> = x_tops
+                .iter()
+                .map(|top| top.clone() + th.clone() * (dh * w))
                 .collect();
-            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, p.w.clone() + th * kernel_w));
+            let w_row = p.w.clone() + th * kernel_w;
             for tw in 0..kernel_w {
                 // Input column of each lane at this tap.
                 let cols: Vec<i64> = (0..lanes as i64).map(|i| col + i + tw * dw - pw).collect();

@@ -130,7 +130,7 @@ impl Depthwise<'_> {
             );
             let span = Span::vectors(Expr::index(col), 1, 1);
             let rows = (Expr::index(row), 1);
-            self.emit_tile(k, p, tile.unroll_taps, rows, span, taps, epi);
+            self.emit_tile(k, p, tile, rows, span, taps, epi);
         };
         for row in (0..r0).chain(r1..oh) {
             let taps = taps_inside(row, h, kh, 1, dh, ph);

@@ -220,14 +220,21 @@ impl Depthwise<'_> {
             })
             .collect();
         let row_len = 2 * staged.half;
+        // Each output row's staged window at kernel row 0, set before the
+        // kernel-row loop: its accesses stay affine in the kernel row
+        // (induction pointers instead of recomputed addresses).
+        let tops: Vec<Expr> = (0..b.rows as i64)
+            .map(|r| {
+                let at = (b.row.clone() + r) * sh * row_len + b.col.clone();
+                Expr::var(k.let_var("stop", Ty::INDEX, at))
+            })
+            .collect();
         k.for_range("kh", 0, kh, 1, |k, th| {
-            let starts: Vec<Expr> = (0..b.rows as i64)
-                .map(|r| {
-                    let at = ((b.row.clone() + r) * sh + th.clone() * dh) * row_len + b.col.clone();
-                    Expr::var(k.let_var("srow", Ty::INDEX, at))
-                })
+            let starts: Vec<Expr> = tops
+                .iter()
+                .map(|top| top.clone() + th.clone() * (dh * row_len))
                 .collect();
-            let w_row = Expr::var(k.let_var("wrow", Ty::INDEX, p.w.clone() + th * kw));
+            let w_row = p.w.clone() + th * kw;
             for parity in 0..2 {
                 // Kernel column `2 j + parity` reads element `o + j` of the half.
                 let count = (kw - parity + 1) / 2;

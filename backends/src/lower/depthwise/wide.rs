@@ -146,15 +146,7 @@ impl Depthwise<'_> {
         for col in (0..scalar_left).chain(scalar_right..ow) {
             let taps = ((kh0, kh1), taps_inside(col, w, kw, sw, dw, pw));
             let span = Span::vectors(Expr::index(col), 1, 1);
-            self.emit_tile(
-                k,
-                p,
-                tile.unroll_taps,
-                (row.clone(), count),
-                span,
-                taps,
-                epi,
-            );
+            self.emit_tile(k, p, tile, (row.clone(), count), span, taps, epi);
         }
     }
 
