@@ -36,6 +36,7 @@ use super::signature::Operand;
 
 mod edge;
 mod flat;
+mod framed;
 mod halves;
 mod padded;
 mod wide;
