@@ -214,8 +214,21 @@ pub(super) fn emit_axes(
     };
     if rest.is_empty() && axis.src == 1 && axis.dst == 1 && lanes > 1 {
         let n = axis.extent as i64;
-        let main = n - n % lanes as i64;
-        k.for_range("v", 0, main, lanes as i64, |k, i| {
+        let l = lanes as i64;
+        let main = n - n % l;
+        // Runs of a few accesses are written out: a patch-splitting
+        // Transpose (ConvNeXt's 2 x 2 downsampling) copies runs of two
+        // elements, where a loop around them cost more than the copies.
+        if main / l + (n - main) <= SHORT_RUN {
+            for i in (0..main).step_by(lanes as usize) {
+                body(k, src.clone() + i, dst.clone() + i, lanes);
+            }
+            for i in main..n {
+                body(k, src.clone() + i, dst.clone() + i, 1);
+            }
+            return;
+        }
+        k.for_range("v", 0, main, l, |k, i| {
             body(k, src.clone() + i.clone(), dst.clone() + i, lanes);
         });
         k.for_range("t", main, n, 1, |k, i| {
@@ -234,6 +247,9 @@ pub(super) fn emit_axes(
         );
     });
 }
+
+/// Accesses of a contiguous run written out rather than looped over.
+const SHORT_RUN: i64 = 4;
 
 /// Stores `value` (a scalar of the access type of `elem`, evaluated once into a
 /// local) into `len` elements of `dst` from `base`, vectors first.

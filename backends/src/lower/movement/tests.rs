@@ -287,3 +287,18 @@ fn values_known_at_compile_time() {
         0.0,
     );
 }
+
+/// Patch-splitting transposes (a 2 x 2 downsampling's `[n, c, h, kh, w,
+/// kw] -> [n, h, w, c, kh, kw]`) whose innermost runs are written out (one
+/// to four accesses) or looped over, in every element width.
+#[test]
+fn patch_splits_with_short_runs() {
+    let mut rng = rng(5);
+    for dtype in [DType::F32, DType::U8, DType::F16, DType::I64] {
+        for kw in [1, 2, 3, 5, 9, 17] {
+            let x = random(&mut rng, dtype, &[1, 3, 2, 2, 3, kw]);
+            let perm = vec![0, 2, 4, 1, 3, 5];
+            check(Op::Transpose(Transpose { perm }), &[&x], 1);
+        }
+    }
+}
