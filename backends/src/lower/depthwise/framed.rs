@@ -270,11 +270,11 @@ impl Depthwise<'_> {
                         Expr::var(k.let_var("x", ty, x))
                     })
                     .collect();
-                for r in outs.0..outs.1 {
+                for (r, accs) in acc.iter().enumerate().take(outs.1).skip(outs.0) {
                     let at = w_row.clone() + tw.clone() * f.lanes - r as i64 * kw * f.lanes;
                     let wv = Expr::var(k.let_var("w", ty, Expr::load(f.scratch, at, ty)));
-                    for (v, x) in xs.iter().enumerate() {
-                        let a = Expr::var(acc[r][v]);
+                    for (x, &a_var) in xs.iter().zip(accs) {
+                        let a = Expr::var(a_var);
                         // x86_64's FMA overwrites its first multiplicand, which
                         // takes a copy unless this is its last use: first the
                         // operand of fewer uses, the weight (`vectors` uses)
@@ -285,7 +285,7 @@ impl Depthwise<'_> {
                         } else {
                             x.clone().fma(wv.clone(), a)
                         };
-                        k.assign(acc[r][v], value);
+                        k.assign(a_var, value);
                     }
                 }
             });
