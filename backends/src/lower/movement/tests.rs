@@ -302,3 +302,32 @@ fn patch_splits_with_short_runs() {
         }
     }
 }
+
+/// Transposes of the last two axes (a patch product `[n, h * w, c]` back to
+/// `[n, c, h * w]`), which 4-byte elements copy in 4 x 4 blocks: extents from
+/// one block to several with every edge, against the reference, in every
+/// element width.
+#[test]
+fn transposed_pairs_in_blocks() {
+    let mut rng = rng(7);
+    for dtype in [DType::F32, DType::I32, DType::U8, DType::F16, DType::I64] {
+        for (rows, cols) in [(4, 4), (5, 4), (4, 7), (9, 13), (3, 8), (16, 2)] {
+            let x = random(&mut rng, dtype, &[2, rows, cols]);
+            check(
+                Op::Transpose(Transpose {
+                    perm: vec![0, 2, 1],
+                }),
+                &[&x],
+                1,
+            );
+            let x = random(&mut rng, dtype, &[rows, 3, cols]);
+            check(
+                Op::Transpose(Transpose {
+                    perm: vec![2, 1, 0],
+                }),
+                &[&x],
+                1,
+            );
+        }
+    }
+}
