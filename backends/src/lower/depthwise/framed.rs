@@ -4,8 +4,8 @@
 //! output reads inside the frame and no output row or column is a border. On
 //! a 7 x 7 map with pad 3 every row and column of the row-tiled form is a
 //! border, computed one vector or pixel at a time with its own tap ranges (18%
-//! of the 128-bit peak); on a 56 x 56 map the borders are still a fifth of the
-//! work.
+//! of the 128-bit peak); on a 56 x 56 map the border rows and columns still
+//! hold a fifth of the outputs.
 //!
 //! Over the framed plane a tile is `rows` output rows by `vectors` vectors
 //! whose loop runs over the input rows the tile reads, not over kernel rows:
@@ -16,7 +16,11 @@
 //! rows read, are emitted apart with their (static) rows.
 //!
 //! What it costs is the copy (a load and a store per input vector, once per
-//! input channel) and zeroing the scratch once per call.
+//! input channel), the weights splatted into the scratch once per output
+//! channel, and zeroing the scratch once per call. convnext_atto's twelve
+//! 7 x 7 convolutions at 128 bits: 3.16 ms -> 1.72 ms (sum of per-call
+//! medians); per kernel, min of 100 calls, 56 x 56 maps 0.67x the time of
+//! the row-tiled form, 28 x 28 0.50x, 14 x 14 0.49x, 7 x 7 0.39x.
 
 use nnc_ir::Microkernel;
 use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
