@@ -400,7 +400,7 @@ impl Convolution<'_> {
                 bytes: 4 * framed.elements(),
             });
             let shape = (ctx.target.vector_registers, self.lanes);
-            dw.emit_framed(k, scratch, framed, shape, &epilogue);
+            dw.emit_framed_tiles(k, scratch, framed, shape, &epilogue);
             return;
         }
         match dw.padded_plane(tile.wide) {

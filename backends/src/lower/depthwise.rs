@@ -28,7 +28,7 @@
 //! tile statements instead (`wide`), narrow unit-stride ones through a
 //! zero-bordered copy of each input plane (`padded`). Without one, unit-stride
 //! convolutions with kernels of 5 x 5 and more also read such a copy, in
-//! tiles over input rows (`framed`).
+//! tiles over input rows (`framed_tiles`).
 
 use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty, VarId};
 use nnc_ir::{Microkernel, Target};
@@ -38,7 +38,7 @@ use super::signature::Operand;
 
 mod edge;
 mod flat;
-mod framed;
+mod framed_tiles;
 mod halves;
 mod padded;
 mod wide;

@@ -104,7 +104,7 @@ impl Depthwise<'_> {
     /// The whole convolution through `scratch` (of `framed.elements()` f32):
     /// zeroed once, then per image and input channel its plane copied into
     /// the frame and each of its output channels computed from the copy.
-    pub(crate) fn emit_framed(
+    pub(crate) fn emit_framed_tiles(
         &self,
         k: &mut KernelBuilder,
         scratch: BufId,
