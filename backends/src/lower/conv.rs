@@ -411,6 +411,15 @@ impl Convolution<'_> {
             dw.emit_padded_in_tiles(k, scratch, (padded, rows), self.lanes, &steps);
             return;
         }
+        if let Some(framed) = dw.framed_plane(tile.wide, self.lanes) {
+            let scratch = k.buffer("scratch", ElemType::F32, framed.elements(), true);
+            ctx.add_extra(ExtraBuffer::Scratch {
+                bytes: 4 * framed.elements(),
+            });
+            let shape = (ctx.target.vector_registers, self.lanes);
+            dw.emit_framed_tiles(k, scratch, framed, shape, &epilogue);
+            return;
+        }
         match dw.padded_plane(tile.wide) {
             Some(padded) => {
                 let scratch = k.buffer("scratch", ElemType::F32, padded.elements(), true);

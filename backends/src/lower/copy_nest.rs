@@ -184,16 +184,141 @@ impl CopyNest {
             return;
         }
         let lanes = copy_lanes(elem, vector_bytes);
+        let copy = |k: &mut KernelBuilder, s, d, n| {
+            k.store(dst, d, Expr::load(src, s, access_ty(elem, n)));
+        };
+        if let Some((outer, pair)) = transposed_pair(&axes, lanes) {
+            emit_outer(
+                k,
+                outer,
+                self.src_base.clone(),
+                self.dst_base.clone(),
+                &|k, s, d| {
+                    emit_transposed(k, pair, (src, s), (dst, d), elem, &copy);
+                },
+            );
+            return;
+        }
         emit_axes(
             k,
             &axes,
             self.src_base.clone(),
             self.dst_base.clone(),
-            &|k, s, d, n| {
-                k.store(dst, d, Expr::load(src, s, access_ty(elem, n)));
-            },
+            &copy,
             lanes,
         );
+    }
+}
+
+/// Lanes of the blocks a transposed pair of axes moves in (4 x 4, through
+/// two rounds of two-vector shuffles).
+const BLOCK: usize = 4;
+
+/// The axes around and the last two axes, when those two transpose the
+/// buffers (the last walks the destination, the one before the source, each
+/// at unit step) over at least a [`BLOCK`] each, with vectors of [`BLOCK`]
+/// lanes: the copy then moves blocks of vectors, where it would otherwise
+/// move one element at a time (ConvNeXt's patch products back to NCHW).
+fn transposed_pair(axes: &[Axis], lanes: u8) -> Option<(&[Axis], [Axis; 2])> {
+    let [outer @ .., a, b] = axes else {
+        return None;
+    };
+    (lanes as usize == BLOCK
+        && a.src == 1
+        && b.dst == 1
+        && a.dst != 1
+        && b.src != 1
+        && a.extent >= BLOCK
+        && b.extent >= BLOCK)
+        .then_some((outer, [*a, *b]))
+}
+
+/// Loops over `axes` around `body(k, src_index, dst_index)`.
+fn emit_outer(
+    k: &mut KernelBuilder,
+    axes: &[Axis],
+    src: Expr,
+    dst: Expr,
+    body: &dyn Fn(&mut KernelBuilder, Expr, Expr),
+) {
+    let Some((axis, rest)) = axes.split_first() else {
+        body(k, src, dst);
+        return;
+    };
+    k.for_range("i", 0, axis.extent as i64, 1, |k, i| {
+        let (s, d) = (
+            src.clone() + i.clone() * axis.src,
+            dst.clone() + i * axis.dst,
+        );
+        emit_outer(k, rest, s, d, body);
+    });
+}
+
+/// The transposed pair `[a, b]` (see [`transposed_pair`]) from `src` to `dst`:
+/// blocks of [`BLOCK`] x [`BLOCK`], a vector of the source per `b` index
+/// transposed into a vector of the destination per `a` index, then the
+/// edges element by element (`copy(k, src_index, dst_index, 1)`).
+fn emit_transposed(
+    k: &mut KernelBuilder,
+    [a, b]: [Axis; 2],
+    (src, s): (BufId, Expr),
+    (dst, d): (BufId, Expr),
+    elem: ElemType,
+    copy: &dyn Fn(&mut KernelBuilder, Expr, Expr, u8),
+) {
+    let n = BLOCK as i64;
+    let ty = access_ty(elem, BLOCK as u8);
+    let (a_main, b_main) = (a.extent as i64 / n * n, b.extent as i64 / n * n);
+    k.for_range("ta", 0, a_main, n, |k, i| {
+        k.for_range("tb", 0, b_main, n, |k, j| {
+            let at = s.clone() + i.clone() + j.clone() * b.src;
+            let rows: Vec<Expr> = (0..n)
+                .map(|r| {
+                    Expr::var(k.let_var("row", ty, Expr::load(src, at.clone() + r * b.src, ty)))
+                })
+                .collect();
+            // Lanes `l0, l0 + 1` of `x` and `y`, interleaved or as halves.
+            let mut pick = |x: &Expr, y: &Expr, picks: [(bool, u8); 4]| {
+                let lanes = picks
+                    .iter()
+                    .map(|&(second, l)| if second { y } else { x }.clone().extract(l))
+                    .collect();
+                Expr::var(k.let_var("half", ty, Expr::lanes(lanes)))
+            };
+            let interleave = |l: u8| [(false, l), (true, l), (false, l + 1), (true, l + 1)];
+            let (lo01, hi01) = (
+                pick(&rows[0], &rows[1], interleave(0)),
+                pick(&rows[0], &rows[1], interleave(2)),
+            );
+            let (lo23, hi23) = (
+                pick(&rows[2], &rows[3], interleave(0)),
+                pick(&rows[2], &rows[3], interleave(2)),
+            );
+            let halves = |l: u8| [(false, l), (false, l + 1), (true, l), (true, l + 1)];
+            let columns = [
+                pick(&lo01, &lo23, halves(0)),
+                pick(&lo01, &lo23, halves(2)),
+                pick(&hi01, &hi23, halves(0)),
+                pick(&hi01, &hi23, halves(2)),
+            ];
+            let to = d.clone() + i * a.dst + j;
+            for (c, column) in columns.into_iter().enumerate() {
+                k.store(dst, to.clone() + c as i64 * a.dst, column);
+            }
+        });
+    });
+    // The edges: the last `b` indices of the blocked `a` ones, then the last
+    // `a` indices whole.
+    let edges = [
+        (0, a_main as usize, b_main, b.extent - b_main as usize),
+        (a_main, a.extent - a_main as usize, 0, b.extent),
+    ];
+    for (a0, a_len, b0, b_len) in edges {
+        let axes = [Axis { extent: a_len, ..a }, Axis { extent: b_len, ..b }];
+        if a_len > 0 && b_len > 0 {
+            let (s0, d0) = (s.clone() + a0 + b0 * b.src, d.clone() + a0 * a.dst + b0);
+            emit_axes(k, &axes, s0, d0, copy, 1);
+        }
     }
 }
 
@@ -214,8 +339,21 @@ pub(super) fn emit_axes(
     };
     if rest.is_empty() && axis.src == 1 && axis.dst == 1 && lanes > 1 {
         let n = axis.extent as i64;
-        let main = n - n % lanes as i64;
-        k.for_range("v", 0, main, lanes as i64, |k, i| {
+        let l = lanes as i64;
+        let main = n - n % l;
+        // Runs of a few accesses are written out: a patch-splitting
+        // Transpose (ConvNeXt's 2 x 2 downsampling) copies runs of two
+        // elements, where a loop around them cost more than the copies.
+        if main / l + (n - main) <= SHORT_RUN {
+            for i in (0..main).step_by(lanes as usize) {
+                body(k, src.clone() + i, dst.clone() + i, lanes);
+            }
+            for i in main..n {
+                body(k, src.clone() + i, dst.clone() + i, 1);
+            }
+            return;
+        }
+        k.for_range("v", 0, main, l, |k, i| {
             body(k, src.clone() + i.clone(), dst.clone() + i, lanes);
         });
         k.for_range("t", main, n, 1, |k, i| {
@@ -234,6 +372,9 @@ pub(super) fn emit_axes(
         );
     });
 }
+
+/// Accesses of a contiguous run written out rather than looped over.
+const SHORT_RUN: i64 = 4;
 
 /// Stores `value` (a scalar of the access type of `elem`, evaluated once into a
 /// local) into `len` elements of `dst` from `base`, vectors first.

@@ -29,7 +29,9 @@
 //!
 //! Where the target has a wide microkernel, planes with unit row stride are
 //! tile statements instead (`wide`), narrow unit-stride ones through a
-//! zero-bordered copy of each input plane (`padded`).
+//! zero-bordered copy of each input plane (`padded`). Without one, unit-stride
+//! convolutions with kernels of 5 x 5 and more also read such a copy, in
+//! tiles over input rows (`framed_tiles`).
 
 use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty, VarId};
 use nnc_ir::{Microkernel, Target};
@@ -40,6 +42,7 @@ use super::signature::Operand;
 mod edge;
 mod flat;
 mod framed;
+mod framed_tiles;
 mod halves;
 mod padded;
 mod unrolled;

@@ -412,7 +412,7 @@ const ROWS_PER_BLOCK: i64 = 4;
 
 /// `body(k, first row, rows)` over `count` rows: blocks of [`ROWS_PER_BLOCK`]
 /// in a loop, then the last rows together.
-fn row_blocks(
+pub(super) fn row_blocks(
     k: &mut KernelBuilder,
     count: i64,
     body: &mut dyn FnMut(&mut KernelBuilder, Expr, i64),
@@ -432,7 +432,7 @@ fn row_blocks(
 /// whole vectors, the last one overlapping its neighbour where `w` is not a
 /// multiple of `lanes` (the same values stored twice), scalars in a row
 /// narrower than a vector.
-fn row_pieces(w: i64, lanes: u8) -> Vec<(i64, u8)> {
+pub(super) fn row_pieces(w: i64, lanes: u8) -> Vec<(i64, u8)> {
     let l = lanes as i64;
     if w < l || lanes < 2 {
         return (0..w).map(|c| (c, 1)).collect();

@@ -287,3 +287,47 @@ fn values_known_at_compile_time() {
         0.0,
     );
 }
+
+/// Patch-splitting transposes (a 2 x 2 downsampling's `[n, c, h, kh, w,
+/// kw] -> [n, h, w, c, kh, kw]`) whose innermost runs are written out (one
+/// to four accesses) or looped over, in every element width.
+#[test]
+fn patch_splits_with_short_runs() {
+    let mut rng = rng(5);
+    for dtype in [DType::F32, DType::U8, DType::F16, DType::I64] {
+        for kw in [1, 2, 3, 5, 9, 17] {
+            let x = random(&mut rng, dtype, &[1, 3, 2, 2, 3, kw]);
+            let perm = vec![0, 2, 4, 1, 3, 5];
+            check(Op::Transpose(Transpose { perm }), &[&x], 1);
+        }
+    }
+}
+
+/// Transposes of the last two axes (a patch product `[n, h * w, c]` back to
+/// `[n, c, h * w]`), which 4-byte elements copy in 4 x 4 blocks: extents from
+/// one block to several with every edge, against the reference, in every
+/// element width.
+#[test]
+fn transposed_pairs_in_blocks() {
+    let mut rng = rng(7);
+    for dtype in [DType::F32, DType::I32, DType::U8, DType::F16, DType::I64] {
+        for (rows, cols) in [(4, 4), (5, 4), (4, 7), (9, 13), (3, 8), (16, 2)] {
+            let x = random(&mut rng, dtype, &[2, rows, cols]);
+            check(
+                Op::Transpose(Transpose {
+                    perm: vec![0, 2, 1],
+                }),
+                &[&x],
+                1,
+            );
+            let x = random(&mut rng, dtype, &[rows, 3, cols]);
+            check(
+                Op::Transpose(Transpose {
+                    perm: vec![2, 1, 0],
+                }),
+                &[&x],
+                1,
+            );
+        }
+    }
+}
