@@ -89,26 +89,28 @@ pub(super) fn ymm(
 }
 
 /// `x/2 * (1 + erf(x/sqrt 2))` as `FloatMath::gelu` forms it in f32, with
-/// s = x/sqrt 2: erfc|s| = R(t)/S(t), t = min(|s|, 4) - 1, 0 past 4;
+/// s = x/sqrt 2: erfc|s| = R(t)/S(t), t = min(|s| - 1, 3), 0 past it;
 /// `1 + erf s` is erfc|s| for x < 0 and 2 - erfc|s| otherwise.
 fn gelu_zmm(a: &mut CodeAssembler, pool: &mut Pool, x: AsmRegisterZmm) -> Result<(), IcedError> {
-    let [s, abs, t, num, den, tmp, zero] = [zmm24, zmm25, zmm26, zmm27, zmm28, zmm29, zmm31];
+    let [abs, u, t, num, den, tmp, zero] = [zmm24, zmm25, zmm26, zmm27, zmm28, zmm29, zmm31];
     let c = |a: &mut CodeAssembler, pool: &mut Pool, v: f64| dword_bcst(pool.at(a, v));
     a.vpxord(zero, zero, zero)?;
-    let m = c(a, pool, 1.0 / SQRT_2);
-    a.vmulps(s, x, m)?;
     let m = dword_bcst(pool.bits(a, ABS_MASK));
-    a.vpandd(abs, s, m)?;
-    // k2: 4 < |s| (ordered: false on NaN), the saturated lanes.
-    let m = c(a, pool, SATURATION);
-    a.vcmpps(k2, abs, m, GT_OQ)?;
-    // t = (4 < |s| ? 4 : |s|) - 1: `minps` is `src1 < src2 ? src1 : src2`,
-    // its second source (|s|) when either is NaN.
-    let m = dword_ptr(pool.at(a, SATURATION));
+    a.vpandd(abs, x, m)?;
+    // u = |x| * (1/sqrt 2) - 1, one rounding.
+    let m = dword_ptr(pool.at(a, 1.0 / SQRT_2));
+    a.vbroadcastss(u, m)?;
+    let m = c(a, pool, -ERFC_SHIFT);
+    a.vfmadd213ps(u, abs, m)?;
+    // k2: 3 < u (ordered: false on NaN), the saturated lanes.
+    let cap = SATURATION - ERFC_SHIFT;
+    let m = c(a, pool, cap);
+    a.vcmpps(k2, u, m, GT_OQ)?;
+    // t = 3 < u ? 3 : u: `minps` is `src1 < src2 ? src1 : src2`, its second
+    // source (u) when either is NaN.
+    let m = dword_ptr(pool.at(a, cap));
     a.vbroadcastss(t, m)?;
-    a.vminps(t, t, abs)?;
-    let m = c(a, pool, ERFC_SHIFT);
-    a.vsubps(t, t, m)?;
+    a.vminps(t, t, u)?;
     // Horner with FMAs from the last coefficient, into `acc`.
     let poly = |a: &mut CodeAssembler, pool: &mut Pool, acc: AsmRegisterZmm, k: &[f64]| {
         let (last, rest) = k.split_last().expect("coefficients");
@@ -124,7 +126,7 @@ fn gelu_zmm(a: &mut CodeAssembler, pool: &mut Pool, x: AsmRegisterZmm) -> Result
     poly(a, pool, den, &ERFC_S)?;
     a.vdivps(num, num, den)?; // erfc |s|
     a.vmovaps(num.k2(), zero)?;
-    // k3: x < 0. Above: x < 0 ? erfc : 2 - erfc.
+    // k3: x < 0. Then x < 0 ? erfc : 2 - erfc.
     a.vcmpps(k3, x, zero, LT_OQ)?;
     let m = dword_ptr(pool.at(a, 2.0));
     a.vbroadcastss(tmp, m)?;
@@ -137,21 +139,22 @@ fn gelu_zmm(a: &mut CodeAssembler, pool: &mut Pool, x: AsmRegisterZmm) -> Result
 
 /// [`gelu_zmm`] in ymm registers, the masks in ymm8 and ymm9.
 fn gelu_ymm(a: &mut CodeAssembler, pool: &mut Pool, x: AsmRegisterYmm) -> Result<(), IcedError> {
-    let [zero, s, abs, t, num, den, tmp, beyond, negative] =
+    let [zero, abs, u, t, num, den, tmp, beyond, negative] =
         [ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9];
     let c = |a: &mut CodeAssembler, pool: &mut Pool, v: f64| ymmword_ptr(pool.at(a, v));
     a.vxorps(zero, zero, zero)?;
-    let m = c(a, pool, 1.0 / SQRT_2);
-    a.vmulps(s, x, m)?;
     let m = ymmword_ptr(pool.bits(a, ABS_MASK));
-    a.vandps(abs, s, m)?;
-    let m = c(a, pool, SATURATION);
-    a.vcmpps(beyond, abs, m, GT_OQ)?;
-    let m = c(a, pool, SATURATION);
+    a.vandps(abs, x, m)?;
+    let m = c(a, pool, 1.0 / SQRT_2);
+    a.vmovups(u, m)?;
+    let m = c(a, pool, -ERFC_SHIFT);
+    a.vfmadd213ps(u, abs, m)?;
+    let cap = SATURATION - ERFC_SHIFT;
+    let m = c(a, pool, cap);
+    a.vcmpps(beyond, u, m, GT_OQ)?;
+    let m = c(a, pool, cap);
     a.vmovups(t, m)?;
-    a.vminps(t, t, abs)?;
-    let m = c(a, pool, ERFC_SHIFT);
-    a.vsubps(t, t, m)?;
+    a.vminps(t, t, u)?;
     let poly = |a: &mut CodeAssembler, pool: &mut Pool, acc: AsmRegisterYmm, k: &[f64]| {
         let (last, rest) = k.split_last().expect("coefficients");
         let m = c(a, pool, *last);

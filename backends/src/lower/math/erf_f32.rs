@@ -113,7 +113,7 @@ impl FloatMath<'_> {
     /// |x| and the sign bit of x (as integer bits), each one bitwise op: the
     /// IR's `abs` becomes three instructions on x86_64 (the mask is built in a
     /// register), an `and` with a constant one.
-    pub(super) fn erf_f32_abs(&mut self, x: &Expr) -> (Expr, Expr) {
+    fn erf_f32_abs(&mut self, x: &Expr) -> (Expr, Expr) {
         let (_, _, sign_mask) = self.layout();
         let magnitude = self
             .bits(x.clone())
