@@ -12,12 +12,13 @@
 //! vector operations in flight, not by one port or by its latency (Zen 4,
 //! measured on the standalone loop: removing the 13 instructions of the P/Q
 //! branch took 22% off; cutting 12 cycles off the dependency chain, 3%), so
-//! fewer operations is what makes it faster: Gelu 1x160x56x56 16.5 -> 14.1
-//! cycles of the time-stamp counter per vector.
+//! fewer operations is what makes it faster: Gelu 1x160x56x56 16.5 -> 13.6
+//! cycles of the time-stamp counter per vector (`--cpu avx2,fma --kernels
+//! portable`); convnext_atto's Conv+Gelu tiles 2-10% faster.
 //!
 //! The fit (our own: linearised least squares, iterated towards minimax
-//! against Python's `math.erfc`, moved to the variable `u = t - 1` where its
-//! coefficients cancel less, rounded to f32 and checked in f32 arithmetic):
+//! against Python's `math.erfc`, moved to the variable `u = |s| - 1` where
+//! its coefficients cancel less, rounded to f32 and checked in f32 arithmetic):
 //! erfc within 3e-8 absolute for |s| >= 1 and 1.5e-7 (~1 ulp of 1) below; GELU
 //! within 1e-7 absolute or 2 ulps, whichever is larger (the sweep in
 //! `tests.rs`). Past |s| = 4 erfc is below 2e-8 and is taken as 0.
