@@ -89,8 +89,8 @@ pub(super) fn ymm(
 }
 
 /// `x/2 * (1 + erf(x/sqrt 2))` as `FloatMath::gelu` forms it in f32, with
-/// s = x/sqrt 2: erfc|s| = R(t)/S(t), t = min(|s| - 1, 3), 0 past it;
-/// `1 + erf s` is erfc|s| for x < 0 and 2 - erfc|s| otherwise.
+/// s = x/sqrt 2: erfc|s| / 2 = (R/2)(t)/S(t), t = min(|s| - 1, 3), 0 past
+/// it; GELU is x * (x < 0 ? erfc|s|/2 : 1 - erfc|s|/2).
 fn gelu_zmm(a: &mut CodeAssembler, pool: &mut Pool, x: AsmRegisterZmm) -> Result<(), IcedError> {
     let [abs, u, t, num, den, tmp, zero] = [zmm24, zmm25, zmm26, zmm27, zmm28, zmm29, zmm31];
     let c = |a: &mut CodeAssembler, pool: &mut Pool, v: f64| dword_bcst(pool.at(a, v));
@@ -122,18 +122,16 @@ fn gelu_zmm(a: &mut CodeAssembler, pool: &mut Pool, x: AsmRegisterZmm) -> Result
         }
         Ok::<(), IcedError>(())
     };
-    poly(a, pool, num, &ERFC_R)?;
+    poly(a, pool, num, &ERFC_R.map(|c| c / 2.0))?;
     poly(a, pool, den, &ERFC_S)?;
-    a.vdivps(num, num, den)?; // erfc |s|
+    a.vdivps(num, num, den)?; // erfc |s| / 2
     a.vmovaps(num.k2(), zero)?;
-    // k3: x < 0. Then x < 0 ? erfc : 2 - erfc.
+    // k3: x < 0. Then x * (x < 0 ? erfc/2 : 1 - erfc/2).
     a.vcmpps(k3, x, zero, LT_OQ)?;
-    let m = dword_ptr(pool.at(a, 2.0));
+    let m = dword_ptr(pool.at(a, 1.0));
     a.vbroadcastss(tmp, m)?;
     a.vsubps(tmp, tmp, num)?;
     a.vmovaps(tmp.k3(), num)?;
-    let m = c(a, pool, 0.5);
-    a.vmulps(x, x, m)?;
     a.vmulps(x, x, tmp)
 }
 
@@ -165,16 +163,14 @@ fn gelu_ymm(a: &mut CodeAssembler, pool: &mut Pool, x: AsmRegisterYmm) -> Result
         }
         Ok::<(), IcedError>(())
     };
-    poly(a, pool, num, &ERFC_R)?;
+    poly(a, pool, num, &ERFC_R.map(|c| c / 2.0))?;
     poly(a, pool, den, &ERFC_S)?;
     a.vdivps(num, num, den)?;
     a.vblendvps(num, num, zero, beyond)?;
     a.vcmpps(negative, x, zero, LT_OQ)?;
-    let m = c(a, pool, 2.0);
+    let m = c(a, pool, 1.0);
     a.vmovups(tmp, m)?;
     a.vsubps(tmp, tmp, num)?;
     a.vblendvps(tmp, tmp, num, negative)?;
-    let m = c(a, pool, 0.5);
-    a.vmulps(x, x, m)?;
     a.vmulps(x, x, tmp)
 }
