@@ -117,11 +117,7 @@ pub(crate) fn float_unary(k: &mut KernelBuilder, op: Unary, x: Expr, ty: Ty) -> 
         }
         Unary::Gelu {
             tanh_approximation: false,
-        } => {
-            // ½x(1 + erf(x/√2)), with 1 + erf computed as erfc on the left tail.
-            let e = m.one_plus_erf(x.clone() * c(1.0 / SQRT_2));
-            c(0.5) * x * e
-        }
+        } => m.gelu(x),
         Unary::Gelu {
             tanh_approximation: true,
         } => {

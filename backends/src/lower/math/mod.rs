@@ -18,6 +18,7 @@
 mod erf;
 pub(crate) mod erf_f32;
 mod exp;
+pub(crate) mod gelu;
 mod log;
 mod pow;
 mod trig;

@@ -414,3 +414,81 @@ fn pow_special_cases_follow_c() {
         assert!(ok, "pow({}, {}) = {got}, want {want}", xs[i], ys[i]);
     }
 }
+
+/// GELU (erf form) in f64: erfc by `erf_ref`'s continued fraction on the left,
+/// where `1 + erf` would cancel.
+fn gelu_ref(x: f64) -> f64 {
+    let s = x * std::f64::consts::FRAC_1_SQRT_2;
+    if s <= -1.0 {
+        let a = -s;
+        let mut tail = a;
+        for k in (1..=20000).rev() {
+            tail = a + (k as f64 / 2.0) / tail;
+        }
+        let erfc = (-a * a).exp() / (std::f64::consts::PI.sqrt() * tail);
+        return 0.5 * x * erfc;
+    }
+    0.5 * x * (1.0 + erf_ref(s))
+}
+
+/// The f32 GELU's largest error over `points` and a dense sweep of [-8, 8]:
+/// absolute, in ulps of the exact result where that exceeds 1e-7, and
+/// absolute on the left (x < 0, where erfc's own error shows), each with where.
+fn gelu_errors(build: Build) -> [(f64, f64); 3] {
+    let mut xs = points(ElemType::F32, -20.0, 20.0, 11);
+    xs.extend((0..=40_000).map(|i| (-8.0 + i as f64 * 4e-4) as f32 as f64));
+    let got = run(ElemType::F32, &xs, build);
+    let (mut abs, mut rel, mut left) = ((0.0f64, 0.0), (0.0f64, 0.0), (0.0f64, 0.0));
+    for (&x, &g) in xs.iter().zip(&got) {
+        let want = gelu_ref(x);
+        let (e, u) = if g.is_nan() || want.is_nan() || g == want {
+            let same = g.is_nan() == want.is_nan();
+            (if same { 0.0 } else { f64::INFINITY }, 0.0)
+        } else {
+            let e = (g - want).abs();
+            (
+                e,
+                if e > 1e-7 {
+                    ulps(ElemType::F32, g, want)
+                } else {
+                    0.0
+                },
+            )
+        };
+        if e > abs.0 || e.is_nan() {
+            abs = (e, x);
+        }
+        if u > rel.0 {
+            rel = (u, x);
+        }
+        if x < 0.0 && e > left.0 {
+            left = (e, x);
+        }
+    }
+    [abs, rel, left]
+}
+
+/// GELU in f32 (its own single erfc fit, `gelu.rs`) is within 1e-7 absolute
+/// or 2 ulps, whichever is larger, everywhere; NaN and +inf go through.
+#[test]
+fn gelu_f32_is_within_1e_7_or_2_ulps() {
+    let [(abs, at), (rel, rel_at), (left, left_at)] = gelu_errors(|m, x| m.gelu(x));
+    // For comparison, x/2 · (1 + erf) with `erf_f32`'s two fits.
+    let [(old_abs, old_at), (old_rel, old_rel_at), (old_left, _)] = gelu_errors(|m, x| {
+        let s = x.clone() * m.c(std::f64::consts::FRAC_1_SQRT_2);
+        let e = m.one_plus_erf(s);
+        m.c(0.5) * x * e
+    });
+    println!(
+        "gelu f32: max {abs:.3e} absolute at x = {at:e} ({left:.3e} on the left, at \
+         {left_at:e}), {rel:.2} ulp past 1e-7 at {rel_at:e}"
+    );
+    println!(
+        "x/2 (1 + erf_f32): max {old_abs:.3e} absolute at {old_at:e} ({old_left:.3e} on \
+         the left), {old_rel:.2} ulp past 1e-7 at {old_rel_at:e}"
+    );
+    assert!(
+        abs.is_finite() && rel <= 2.0,
+        "{abs:e} at {at:e}; {rel} ulp at {rel_at:e}"
+    );
+}
