@@ -1,5 +1,6 @@
-//! Depthwise planes too narrow for row tiles (a keyword-spotting net's 25 x 5
-//! maps, the last 7 x 7 stage of a MobileNet): with unit strides and an output
+//! Depthwise planes too narrow for row tiles (the last 7 x 7 stage of a
+//! MobileNet; a keyword-spotting net's 25 x 5 maps where the portable level's
+//! framed form, `framed`, does not take them): with unit strides and an output
 //! row as wide as the input row, output pixel `o = oh * W + ow` of a plane reads
 //! input element `o + (kh * dh - ph) * W + kw * dw - pw` at every tap, so the
 //! interior rows, flattened, are one run of vectors that ignore row ends.
@@ -229,7 +230,8 @@ impl Depthwise<'_> {
     }
 }
 
-fn lcm(a: i64, b: i64) -> i64 {
+/// The least common multiple of two positive numbers.
+pub(super) fn lcm(a: i64, b: i64) -> i64 {
     let gcd = |mut x: i64, mut y: i64| {
         while y != 0 {
             (x, y) = (y, x % y);

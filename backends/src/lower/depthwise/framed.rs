@@ -25,6 +25,7 @@ use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
 
 use super::super::gemm::Epilogue;
 use super::Depthwise;
+use super::flat::lcm;
 
 /// Widest input row the frame takes, in columns past a vector: kws_dscnn's
 /// 5-wide rows at 4 lanes, the only width measured (its depthwise
@@ -358,16 +359,6 @@ fn vector_starts(n: i64, lanes: i64) -> Vec<i64> {
         starts.push(n - lanes);
     }
     starts
-}
-
-fn lcm(a: i64, b: i64) -> i64 {
-    let gcd = |mut x: i64, mut y: i64| {
-        while y != 0 {
-            (x, y) = (y, x % y);
-        }
-        x
-    };
-    a / gcd(a, b) * b
 }
 
 #[cfg(test)]
