@@ -33,7 +33,7 @@
 //! convolutions with kernels of 5 x 5 and more also read such a copy, in
 //! tiles over input rows (`framed_tiles`).
 
-use nnc_ir::kernel::{ElemType, Expr, KernelBuilder, Ty, VarId};
+use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
 use nnc_ir::{Microkernel, Target};
 
 use super::gemm::Epilogue;
@@ -555,6 +555,19 @@ impl Span {
             lanes,
             keep: 1,
         }
+    }
+}
+
+/// Zeros the first `elements` f32 of `scratch`, `lanes` at a time then the
+/// rest one by one: the pads of a staged or framed plane, which its copies
+/// never write.
+fn zero_scratch(k: &mut KernelBuilder, scratch: BufId, elements: i64, lanes: u8) {
+    let vectors_end = elements / lanes as i64 * lanes as i64;
+    k.for_range("z", 0, vectors_end, lanes as i64, |k, i| {
+        k.store(scratch, i, Expr::f32(0.0).splat(lanes));
+    });
+    for i in vectors_end..elements {
+        k.store(scratch, Expr::index(i), Expr::f32(0.0));
     }
 }
 

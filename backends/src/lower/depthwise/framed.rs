@@ -24,8 +24,8 @@ use nnc_ir::Microkernel;
 use nnc_ir::kernel::{BinaryOp, BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
 
 use super::super::gemm::Epilogue;
-use super::Depthwise;
 use super::flat::lcm;
+use super::{Depthwise, zero_scratch};
 
 /// Widest input row the frame takes, in columns past a vector: kws_dscnn's
 /// 5-wide rows at 4 lanes, the only width measured (its depthwise
@@ -149,13 +149,7 @@ impl Depthwise<'_> {
         let multiplier = outputs / channels;
         let l = lanes as i64;
         let total = frame.elements() as i64;
-        let zeroed = total / l * l;
-        k.for_range("z", 0, zeroed, l, |k, i| {
-            k.store(scratch, i, Expr::f32(0.0).splat(lanes));
-        });
-        for i in zeroed..total {
-            k.store(scratch, Expr::index(i), Expr::f32(0.0));
-        }
+        zero_scratch(k, scratch, total, lanes);
         let masks: Vec<(Vec<bool>, VarId)> = self
             .masks(lanes)
             .into_iter()

@@ -27,7 +27,7 @@ use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
 
 use super::super::gemm::Epilogue;
 use super::padded::{row_blocks, row_pieces};
-use super::{Depthwise, interior_spans};
+use super::{Depthwise, interior_spans, zero_scratch};
 
 /// Smallest kernel (both axes) that takes the framed form: the 3 x 3 ones
 /// keep their row-tiled forms (tuned apart for MobileNets and keyword nets).
@@ -120,13 +120,7 @@ impl Depthwise<'_> {
         let wp = framed.width;
         let l = lanes as i64;
         let elements = framed.height * wp;
-        let vectors_end = elements / l * l;
-        k.for_range("z", 0, vectors_end, l, |k, i| {
-            k.store(scratch, i, Expr::f32(0.0).splat(lanes));
-        });
-        for i in vectors_end..elements {
-            k.store(scratch, Expr::index(i), Expr::f32(0.0));
-        }
+        zero_scratch(k, scratch, elements, lanes);
         let row_vectors = (ow + l - 1) / l;
         let (tile_rows, tile_vectors) = tile_shape(vector_registers, row_vectors);
         k.for_range("n", 0, images, 1, |k, image| {

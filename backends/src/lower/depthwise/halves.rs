@@ -22,7 +22,7 @@ use nnc_ir::kernel::{BufId, ElemType, Expr, KernelBuilder, Ty, VarId};
 
 use super::super::conv::parity::stage_row;
 use super::super::gemm::Epilogue;
-use super::{Depthwise, Plane, Tile, UNROLLED_TAPS};
+use super::{Depthwise, Plane, Tile, UNROLLED_TAPS, zero_scratch};
 
 /// Largest staged plane (f32 elements) the form takes: 1 MiB, a 512 x 512
 /// input plane.
@@ -86,16 +86,9 @@ impl Depthwise<'_> {
         let (images, channels, outputs) = self.counts();
         let multiplier = outputs / channels;
         let taps = self.kernel[0] * self.kernel[1];
-        let l = lanes as i64;
         // Zeros where the pads are: staging writes only the image's elements.
         let elements = staged.elements() as i64;
-        let vectors_end = elements / l * l;
-        k.for_range("z", 0, vectors_end, l, |k, i| {
-            k.store(scratch, i, Expr::f32(0.0).splat(lanes));
-        });
-        for i in vectors_end..elements {
-            k.store(scratch, Expr::index(i), Expr::f32(0.0));
-        }
+        zero_scratch(k, scratch, elements, lanes);
         let ph = self.pads[0];
         // Staged rows that hold an input row.
         let (first, end) = (ph.max(0), (ph + h).min(staged.rows));

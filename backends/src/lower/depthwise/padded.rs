@@ -30,7 +30,7 @@ use nnc_ir::kernel::{
 };
 
 use super::super::gemm::Epilogue;
-use super::Depthwise;
+use super::{Depthwise, zero_scratch};
 
 /// Largest scratch (f32 elements) the padded form takes: it stays in L1.
 const MAX_SCRATCH_ELEMENTS: i64 = 8192;
@@ -268,15 +268,8 @@ impl Depthwise<'_> {
         let (h, w, _, _) = self.dims();
         let (images, channels, outputs) = self.counts();
         let multiplier = outputs / channels;
-        let l = lanes as i64;
         let elements = padded.elements() as i64;
-        let vectors_end = elements / l * l;
-        k.for_range("z", 0, vectors_end, l, |k, i| {
-            k.store(scratch, i, Expr::f32(0.0).splat(lanes));
-        });
-        for i in vectors_end..elements {
-            k.store(scratch, Expr::index(i), Expr::f32(0.0));
-        }
+        zero_scratch(k, scratch, elements, lanes);
         let [ph, pw] = self.pads;
         let wp = padded.width;
         // Plane `q` of the input (image `q / channels`, channel `q % channels`)
