@@ -53,7 +53,8 @@ impl Convolution<'_> {
         let cg = self.x.shape()[1] / self.group;
         let mg = self.y.shape()[1] / self.group;
         let pixels: usize = self.x.shape()[2..].iter().product();
-        if !gemm::b_panels_pay(cg, mg, pixels) {
+        // Narrower than a vector, the tiles have no vector panel to copy.
+        if pixels < self.lanes as usize || !gemm::b_panels_pay(cg, mg, pixels) {
             return None;
         }
         let len = gemm::b_panel_len(cg, self.lanes);
